@@ -1,0 +1,47 @@
+import pytest
+from django.contrib.auth.models import Group
+
+from queueing.tests.factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Real hashers are slow on purpose; tests need speed, not hash strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _user_with_roles(*roles: str, **kwargs):
+    user = UserFactory(**kwargs)
+    user.groups.set(Group.objects.filter(name__in=roles))
+    return user
+
+
+@pytest.fixture
+def leader(db):
+    return _user_with_roles("Student leader", username="leader", first_name="Lee")
+
+
+@pytest.fixture
+def other_leader(db):
+    return _user_with_roles("Student leader", username="sam", first_name="Sam")
+
+
+@pytest.fixture
+def coordinator(db):
+    return _user_with_roles("Coordinator", username="coordinator", first_name="Cora")
+
+
+@pytest.fixture
+def manager(db):
+    return _user_with_roles("Manager", username="manager", first_name="Max", is_staff=True)
+
+
+@pytest.fixture
+def leader_client(client, leader):
+    client.force_login(leader)
+    return client
+
+
+@pytest.fixture
+def htmx_headers():
+    return {"HX-Request": "true", "HX-Current-URL": "http://testserver/desk/"}

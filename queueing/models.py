@@ -1,0 +1,546 @@
+"""The desk's domain: teams, enquiry types, visits and their audit trail, staffing.
+
+Every state change is a model method that checks the move is allowed, stamps the time
+and the actor, writes a VisitEvent and bumps the board version, in one transaction.
+The write that changes state is conditional (`UPDATE … WHERE status = …`) so that two
+screens clicking at once cannot both win; where a count must be checked (staffing) the
+team row is locked first. On SQLite `select_for_update()` is a no-op, but the database
+is configured with IMMEDIATE transactions, so a writing transaction holds the write
+lock from its first statement and the check-then-write is still serial.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+MAX_STAFF = 20
+
+
+class TransitionError(Exception):
+    """A move the current state does not allow; the message is shown to staff as is."""
+
+
+class StaffingLimitReached(TransitionError):
+    def __init__(self, message: str, *, team: Team) -> None:
+        super().__init__(message)
+        self.team = team
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=60, unique=True)
+    slug = models.SlugField(max_length=60, unique=True)
+    available_label = models.CharField(
+        max_length=80,
+        blank=True,
+        help_text='Label of the staffing counter, e.g. "Librarians Available".',
+    )
+    display_order = models.PositiveSmallIntegerField(default=0)
+    is_active = models.BooleanField(
+        "active", default=True, help_text="Inactive teams have no queue on the desk."
+    )
+    available_staff = models.PositiveSmallIntegerField(
+        default=0, help_text="Staff available now. Changed from the desk; history is kept."
+    )
+
+    class Meta:
+        ordering = ["display_order", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def queue_label(self) -> str:
+        return f"{self.name} Queue"
+
+    @property
+    def staffing_label(self) -> str:
+        return self.available_label or f"{self.name} Available"
+
+    def change_staffing(self, delta: int, *, by: User) -> int:
+        """Add or take away available staff; returns the new count.
+
+        Refuses to go below the sessions running now (those staff are plainly here)
+        or above MAX_STAFF, and records every change for the utilisation reports.
+        """
+        with transaction.atomic():
+            team = Team.objects.select_for_update().get(pk=self.pk)
+            new = team.available_staff + delta
+            in_session = team.visits.filter(status=Visit.Status.IN_SESSION).count()
+            if new < in_session:
+                raise TransitionError(
+                    f"{team.name} has {in_session} session{'s' if in_session != 1 else ''} "
+                    "running; finish one before taking a staff member away."
+                )
+            if new > MAX_STAFF:
+                raise TransitionError(f"{team.name} cannot have more than {MAX_STAFF} staff.")
+            Team.objects.filter(pk=team.pk).update(available_staff=new)
+            StaffingChange.objects.create(team=team, available=new, delta=delta, by=by)
+            Board.bump()
+        self.available_staff = new
+        return new
+
+
+class EnquiryType(models.Model):
+    name = models.CharField(max_length=60, unique=True)
+    display_order = models.PositiveSmallIntegerField(default=0)
+    is_active = models.BooleanField("active", default=True)
+
+    class Meta:
+        ordering = ["display_order", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StaffingChange(models.Model):
+    """One change of a team's available staff: the history behind utilisation."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="staffing_changes")
+    available = models.PositiveSmallIntegerField(help_text="Staff available after the change.")
+    delta = models.SmallIntegerField()
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        get_latest_by = "at"
+
+    def __str__(self) -> str:
+        return f"{self.team}: {self.available} available"
+
+
+class Board(models.Model):
+    """A single row whose version moves with every change a desk screen would show.
+
+    Screens poll with the version they last rendered; an unchanged version is answered
+    with 204 and no rendering, which keeps hundreds of polling screens cheap.
+    """
+
+    version = models.BigIntegerField(default=0)
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"Board version {self.version}"
+
+    @classmethod
+    def bump(cls) -> None:
+        cls.objects.filter(pk=1).update(version=F("version") + 1)
+
+    @classmethod
+    def current_version(cls) -> int:
+        version = cls.objects.filter(pk=1).values_list("version", flat=True).first()
+        if version is None:
+            # The seed migration creates the row; a database flushed by tests may not
+            # have it, and the first poll recreates it rather than failing.
+            cls.objects.get_or_create(pk=1)
+            return 0
+        return version
+
+
+class VisitQuerySet(models.QuerySet):
+    def on_board(self, *, now=None) -> VisitQuerySet:
+        """Everything a desk screen shows, in one query: the waiting, the in-session,
+        and the visits ended recently enough to be undone."""
+        now = now or timezone.now()
+        recent = now - timedelta(seconds=settings.RESQ_UNDO_WINDOW_SECONDS)
+        return (
+            self.filter(
+                Q(status__in=[Visit.Status.WAITING, Visit.Status.IN_SESSION])
+                | Q(ended_at__gte=recent)
+            )
+            .select_related("team", "enquiry_type", "started_by", "ended_by")
+            .order_by("arrived_at", "pk")
+        )
+
+    def waiting(self) -> VisitQuerySet:
+        return self.filter(status=Visit.Status.WAITING)
+
+    def active(self) -> VisitQuerySet:
+        return self.filter(status__in=[Visit.Status.WAITING, Visit.Status.IN_SESSION])
+
+
+class Visit(models.Model):
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting"
+        IN_SESSION = "in_session", "In session"
+        FINISHED = "finished", "Finished"
+        REMOVED = "removed", "Removed"
+
+    class Outcome(models.TextChoices):
+        FINISHED = "finished", "Finished"
+        CANCELLED = "cancelled", "Left before being seen"
+        NO_SHOW = "no_show", "No-show (did not answer when called)"
+        OUT_OF_TIME = "out_of_time", "Out of time"
+
+    #: What staff may pick when removing one student; out of time comes from closing.
+    REMOVAL_OUTCOMES = (Outcome.CANCELLED, Outcome.NO_SHOW, Outcome.OUT_OF_TIME)
+
+    student_name = models.CharField(max_length=100)
+    # Text, not a number: leading zeros matter.
+    student_number = models.CharField(max_length=20, db_index=True)
+    unit_code = models.CharField(max_length=12, blank=True)
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="visits")
+    enquiry_type = models.ForeignKey(EnquiryType, on_delete=models.PROTECT, related_name="visits")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.WAITING)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices, blank=True)
+    arrived_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    objects = VisitQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["arrived_at", "pk"]
+        permissions = [("use_desk", "Can run the desk (live queue)")]
+        indexes = [
+            models.Index(fields=["status", "team", "arrived_at"], name="visit_board_idx"),
+            models.Index(fields=["ended_at"], name="visit_ended_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                name="visit_status_valid",
+                condition=Q(status__in=["waiting", "in_session", "finished", "removed"]),
+            ),
+            # The timestamps and the outcome always agree with the status, so no
+            # half-written row can exist whatever a caller does.
+            models.CheckConstraint(
+                name="visit_state_consistent",
+                condition=(
+                    Q(status="waiting", started_at__isnull=True, ended_at__isnull=True, outcome="")
+                    | Q(
+                        status="in_session",
+                        started_at__isnull=False,
+                        ended_at__isnull=True,
+                        outcome="",
+                    )
+                    | Q(
+                        status="finished",
+                        started_at__isnull=False,
+                        ended_at__isnull=False,
+                        outcome="finished",
+                    )
+                    | Q(
+                        status="removed",
+                        ended_at__isnull=False,
+                        outcome__in=["cancelled", "no_show", "out_of_time"],
+                    )
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student_name} ({self.team})"
+
+    # --- state changes -------------------------------------------------------------
+
+    def _move(
+        self,
+        *,
+        by: User,
+        action: str,
+        from_status: str,
+        to_status: str,
+        changes: dict[str, Any],
+        detail: dict[str, Any] | None = None,
+        extra_filter: Q | None = None,
+    ) -> None:
+        """The one conditional write every transition goes through (inside a transaction)."""
+        query = Visit.objects.filter(pk=self.pk, status=from_status)
+        if extra_filter is not None:
+            query = query.filter(extra_filter)
+        if query.update(status=to_status, **changes) != 1:
+            raise TransitionError(self._stale_message())
+        for field, value in changes.items():
+            setattr(self, field, value)
+        self.status = to_status
+        VisitEvent.objects.create(
+            visit=self,
+            action=action,
+            from_status=from_status,
+            to_status=to_status,
+            by=by,
+            detail=detail or {},
+        )
+        Board.bump()
+
+    def _stale_message(self) -> str:
+        current = (
+            Visit.objects.filter(pk=self.pk)
+            .select_related("started_by", "ended_by", "team")
+            .first()
+        )
+        if current is None:
+            return "That visit no longer exists."
+        name = current.student_name
+        match current.status:
+            case Visit.Status.IN_SESSION:
+                who = current.started_by.display_name if current.started_by else "someone"
+                return f"{name} is already in a session, started by {who}."
+            case Visit.Status.FINISHED:
+                who = current.ended_by.display_name if current.ended_by else "someone"
+                return f"{name}'s session was already finished by {who}."
+            case Visit.Status.REMOVED:
+                who = current.ended_by.display_name if current.ended_by else "someone"
+                return f"{name} was already removed from the queue by {who}."
+            case _:
+                return f"{name} is waiting in the {current.team.queue_label} now."
+
+    def start_session(self, *, by: User, add_staff: bool = False) -> None:
+        """Move a waiting student into a session, if the team has a free staff member.
+
+        `add_staff` first counts one more staff member available (the "+1 and start"
+        offered when the team is full), in the same transaction.
+        """
+        with transaction.atomic():
+            # Lock the team row: the in-session count must not move between the check
+            # and the write, or two screens could both take the last free staff member.
+            team = Team.objects.select_for_update().get(pk=self.team_id)
+            if add_staff:
+                team.change_staffing(+1, by=by)
+            in_session = team.visits.filter(status=Visit.Status.IN_SESSION).count()
+            if in_session >= team.available_staff and self._is_waiting_in(team):
+                staff = team.available_staff
+                raise StaffingLimitReached(
+                    f"All {staff} {team.name} staff available "
+                    f"{'are' if staff != 1 else 'is'} in a session. "
+                    "Add a staff member to start another.",
+                    team=team,
+                )
+            self._move(
+                by=by,
+                action=VisitEvent.Action.STARTED,
+                from_status=Visit.Status.WAITING,
+                to_status=Visit.Status.IN_SESSION,
+                changes={"started_at": timezone.now(), "started_by": by},
+                # A transfer committed since this visit was read would leave it in
+                # another team whose staffing we did not check.
+                extra_filter=Q(team_id=team.pk),
+            )
+
+    def _is_waiting_in(self, team: Team) -> bool:
+        """Whether the visit is still waiting in this team: if not, the stale message
+        ("already started by …") is more useful than the staffing one."""
+        return Visit.objects.filter(pk=self.pk, status=Visit.Status.WAITING, team=team).exists()
+
+    def undo_start(self, *, by: User) -> None:
+        """Back to the queue at the original place: arrived_at is untouched."""
+        with transaction.atomic():
+            self._move(
+                by=by,
+                action=VisitEvent.Action.START_UNDONE,
+                from_status=Visit.Status.IN_SESSION,
+                to_status=Visit.Status.WAITING,
+                changes={"started_at": None, "started_by": None},
+            )
+
+    def finish(self, *, by: User) -> None:
+        with transaction.atomic():
+            self._move(
+                by=by,
+                action=VisitEvent.Action.FINISHED,
+                from_status=Visit.Status.IN_SESSION,
+                to_status=Visit.Status.FINISHED,
+                changes={
+                    "ended_at": timezone.now(),
+                    "ended_by": by,
+                    "outcome": Visit.Outcome.FINISHED,
+                },
+            )
+
+    def remove(self, *, by: User, outcome: str) -> None:
+        if outcome not in self.REMOVAL_OUTCOMES:
+            raise TransitionError("Choose why the student is leaving the queue.")
+        with transaction.atomic():
+            self._move(
+                by=by,
+                action=VisitEvent.Action.REMOVED,
+                from_status=Visit.Status.WAITING,
+                to_status=Visit.Status.REMOVED,
+                changes={"ended_at": timezone.now(), "ended_by": by, "outcome": outcome},
+            )
+
+    def can_undo_end(self, *, now=None) -> bool:
+        now = now or timezone.now()
+        return (
+            self.status in (Visit.Status.FINISHED, Visit.Status.REMOVED)
+            and self.ended_at is not None
+            and now - self.ended_at <= timedelta(seconds=settings.RESQ_UNDO_WINDOW_SECONDS)
+        )
+
+    def undo_end(self, *, by: User) -> None:
+        """Undo a finish (back in session) or a removal (back in the queue, same place)."""
+        if not self.can_undo_end():
+            if self.status in (Visit.Status.FINISHED, Visit.Status.REMOVED):
+                minutes = settings.RESQ_UNDO_WINDOW_SECONDS // 60
+                raise TransitionError(
+                    f"Too late to undo: {self.student_name} left more than "
+                    f"{minutes} minutes ago. A manager can correct the record."
+                )
+            raise TransitionError(self._stale_message())
+        window_start = timezone.now() - timedelta(seconds=settings.RESQ_UNDO_WINDOW_SECONDS)
+        with transaction.atomic():
+            if self.status == Visit.Status.FINISHED:
+                self._move(
+                    by=by,
+                    action=VisitEvent.Action.FINISH_UNDONE,
+                    from_status=Visit.Status.FINISHED,
+                    to_status=Visit.Status.IN_SESSION,
+                    changes={"ended_at": None, "ended_by": None, "outcome": ""},
+                    extra_filter=Q(ended_at__gte=window_start),
+                )
+            else:
+                # A removed student who was never started goes back to waiting.
+                self._move(
+                    by=by,
+                    action=VisitEvent.Action.REMOVE_UNDONE,
+                    from_status=Visit.Status.REMOVED,
+                    to_status=Visit.Status.WAITING,
+                    changes={"ended_at": None, "ended_by": None, "outcome": ""},
+                    extra_filter=Q(ended_at__gte=window_start),
+                )
+
+    def correct(self, *, by: User, **fields: Any) -> list[str]:
+        """Fix typos (name, number, unit code, enquiry type) and, while the student is
+        waiting, transfer them to another team; arrival time, and so the place in line,
+        is kept. Returns the names of the fields that changed."""
+        allowed = {"student_name", "student_number", "unit_code", "enquiry_type", "team"}
+        changed = {
+            name: value
+            for name, value in fields.items()
+            if name in allowed and getattr(self, name) != value
+        }
+        if not changed:
+            return []
+        transfer = "team" in changed
+        if transfer and self.status != Visit.Status.WAITING:
+            raise TransitionError("Only a waiting student can move to another team's queue.")
+        detail = {
+            name: [_plain(getattr(self, name)), _plain(value)] for name, value in changed.items()
+        }
+        with transaction.atomic():
+            query = Visit.objects.filter(pk=self.pk, status=self.status)
+            if query.update(**changed) != 1:
+                raise TransitionError(self._stale_message())
+            VisitEvent.objects.create(
+                visit=self,
+                action=VisitEvent.Action.TRANSFERRED if transfer else VisitEvent.Action.CORRECTED,
+                from_status=self.status,
+                to_status=self.status,
+                by=by,
+                detail=detail,
+            )
+            Board.bump()
+        for name, value in changed.items():
+            setattr(self, name, value)
+        return list(changed)
+
+    @classmethod
+    def add(cls, *, by: User, **fields: Any) -> Visit:
+        with transaction.atomic():
+            visit = cls.objects.create(added_by=by, **fields)
+            VisitEvent.objects.create(
+                visit=visit,
+                action=VisitEvent.Action.ADDED,
+                from_status="",
+                to_status=Visit.Status.WAITING,
+                by=by,
+            )
+            Board.bump()
+        return visit
+
+    @classmethod
+    def close_queue(cls, *, by: User) -> int:
+        """End of the drop-in: everyone still waiting leaves as "out of time"."""
+        now = timezone.now()
+        with transaction.atomic():
+            ids = list(
+                cls.objects.select_for_update()
+                .filter(status=Visit.Status.WAITING)
+                .values_list("pk", flat=True)
+            )
+            closed = cls.objects.filter(pk__in=ids, status=Visit.Status.WAITING).update(
+                status=Visit.Status.REMOVED,
+                outcome=Visit.Outcome.OUT_OF_TIME,
+                ended_at=now,
+                ended_by=by,
+            )
+            VisitEvent.objects.bulk_create(
+                VisitEvent(
+                    visit_id=pk,
+                    action=VisitEvent.Action.QUEUE_CLOSED,
+                    from_status=Visit.Status.WAITING,
+                    to_status=Visit.Status.REMOVED,
+                    by=by,
+                    at=now,
+                )
+                for pk in ids
+            )
+            if closed:
+                Board.bump()
+        return closed
+
+
+def _plain(value: Any) -> Any:
+    return value.pk if isinstance(value, models.Model) else value
+
+
+class VisitEvent(models.Model):
+    """Append-only audit trail: one row for every change to a visit."""
+
+    class Action(models.TextChoices):
+        ADDED = "added", "Added to queue"
+        STARTED = "started", "Session started"
+        START_UNDONE = "start_undone", "Start undone"
+        FINISHED = "finished", "Session finished"
+        FINISH_UNDONE = "finish_undone", "Finish undone"
+        REMOVED = "removed", "Removed from queue"
+        REMOVE_UNDONE = "remove_undone", "Removal undone"
+        QUEUE_CLOSED = "queue_closed", "Queue closed (out of time)"
+        CORRECTED = "corrected", "Details corrected"
+        TRANSFERRED = "transferred", "Transferred to another team"
+
+    visit = models.ForeignKey(Visit, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    from_status = models.CharField(max_length=12, blank=True)
+    to_status = models.CharField(max_length=12)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} at {self.at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,47 @@
+import factory
+from django.utils import timezone
+
+from accounts.models import User
+from queueing.models import EnquiryType, Team, Visit
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = factory.Faker("first_name")
+    password = factory.django.Password("correct horse battery staple")
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Team {n}")
+    slug = factory.Sequence(lambda n: f"team-{n}")
+    available_staff = 2
+
+
+class EnquiryTypeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = EnquiryType
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"Enquiry {n}")
+
+
+class VisitFactory(factory.django.DjangoModelFactory):
+    """A waiting visit in the seeded STUDYSmarter team, unless told otherwise."""
+
+    class Meta:
+        model = Visit
+
+    student_name = factory.Faker("name")
+    student_number = factory.Sequence(lambda n: f"{21000000 + n:08d}")
+    unit_code = "CITS3200"
+    team = factory.LazyFunction(lambda: Team.objects.get(slug="studysmarter"))
+    enquiry_type = factory.LazyFunction(lambda: EnquiryType.objects.get(name="Essay"))
+    arrived_at = factory.LazyFunction(timezone.now)

@@ -1,0 +1,326 @@
+"""The desk: one page, and small POST endpoints that each make one domain call.
+
+Every action answers an htmx request with the re-rendered board (plus the messages
+region, out of band) and a plain POST with a redirect back to the desk, so the page
+works with JavaScript off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import groupby
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import reswap, retarget
+
+from .forms import AddVisitForm, EditVisitForm, RemoveVisitForm, StaffingForm, StudentLookupForm
+from .models import Board, StaffingLimitReached, Team, TransitionError, Visit
+
+DESK = "queueing/desk.html"
+
+desk_permission = permission_required("queueing.use_desk", raise_exception=True)
+
+
+def desk_view(view: Callable) -> Callable:
+    """Desk pages show student data: only desk staff, and never cached."""
+    return never_cache(desk_permission(view))
+
+
+def board_context(request: HttpRequest) -> dict:
+    """Everything the board shows, in a fixed number of queries whatever the queue."""
+    now = timezone.now()
+    version = Board.current_version()
+    teams = list(Team.objects.filter(is_active=True))
+    waiting: dict[int, list[Visit]] = {team.pk: [] for team in teams}
+    sessions: list[Visit] = []
+    recent: list[Visit] = []
+    for visit in Visit.objects.on_board(now=now):
+        if visit.status == Visit.Status.WAITING:
+            waiting.setdefault(visit.team_id, []).append(visit)
+        elif visit.status == Visit.Status.IN_SESSION:
+            sessions.append(visit)
+        else:
+            recent.append(visit)
+    in_session = {
+        team_id: len(list(group)) for team_id, group in groupby(sorted(v.team_id for v in sessions))
+    }
+    for team in teams:
+        team.waiting = waiting[team.pk]
+        team.in_session = in_session.get(team.pk, 0)
+        team.is_full = team.in_session >= team.available_staff
+    sessions.sort(key=lambda v: (v.started_at, v.pk))
+    recent.sort(key=lambda v: (v.ended_at, v.pk), reverse=True)
+    return {
+        "teams": teams,
+        "sessions": sessions,
+        "recent": recent,
+        "total_waiting": sum(len(team.waiting) for team in teams),
+        "board_version": version,
+        "server_now": now,
+    }
+
+
+def _board_response(request: HttpRequest, *extra_partials: str, **extra) -> HttpResponse:
+    """The board, then the messages region and any other partials out of band."""
+    context = board_context(request)
+    html = render_to_string(f"{DESK}#board", context, request)
+    html += render_to_string(f"{DESK}#messages", {"oob": True}, request)
+    for name in extra_partials:
+        html += render_to_string(name, {"oob": True, **extra}, request)
+    response = HttpResponse(html)
+    response["X-Board-Version"] = str(context["board_version"])
+    return response
+
+
+def _done(request: HttpRequest, *extra_partials: str, **extra) -> HttpResponse:
+    if request.htmx:
+        return _board_response(request, *extra_partials, **extra)
+    return redirect("queueing:desk")
+
+
+def _load_visit(pk: int) -> Visit:
+    return get_object_or_404(Visit.objects.select_related("team", "enquiry_type"), pk=pk)
+
+
+@require_GET
+@desk_view
+def desk(request: HttpRequest) -> HttpResponse:
+    context = board_context(request)
+    context["form"] = AddVisitForm()
+    context["poll_ms"] = int(settings.RESQ_POLL_SECONDS * 1000)
+    response = render(request, DESK, context)
+    response["X-Board-Version"] = str(context["board_version"])
+    return response
+
+
+@require_GET
+@never_cache
+def poll(request: HttpRequest) -> HttpResponse:
+    """What every open board asks every two seconds: has anything changed?
+
+    The unchanged answer is the hot path (hundreds of screens), so it is one query
+    and no rendering: 204 with no body. The version number tells nothing about any
+    student, so the permission check (two more queries) waits until there is a board
+    to show.
+    """
+    version = Board.current_version()
+    if request.GET.get("v") == str(version):
+        return HttpResponse(status=204)
+    if not request.user.has_perm("queueing.use_desk"):
+        return HttpResponse(status=403)
+    context = board_context(request)
+    response = HttpResponse(render_to_string(f"{DESK}#board", context, request))
+    response["X-Board-Version"] = str(context["board_version"])
+    return response
+
+
+@require_POST
+@desk_view
+def add_visit(request: HttpRequest) -> HttpResponse:
+    form = AddVisitForm(request.POST)
+    if not form.is_valid():
+        if request.htmx:
+            return render(request, f"{DESK}#add-form", {"form": form})
+        context = board_context(request)
+        context["form"] = form
+        context["poll_ms"] = int(settings.RESQ_POLL_SECONDS * 1000)
+        return render(request, DESK, context)
+    visit = Visit.add(
+        by=request.user,
+        **{
+            name: form.cleaned_data[name]
+            for name in ("student_name", "student_number", "unit_code", "team", "enquiry_type")
+        },
+    )
+    messages.success(request, f"{visit.student_name} added to the {visit.team.queue_label}.")
+    if request.htmx:
+        response = _board_response(request)
+        response.content = (
+            render_to_string(f"{DESK}#add-form", {"form": AddVisitForm()}, request).encode()
+            + response.content
+        )
+        return response
+    return redirect("queueing:desk")
+
+
+def _transition(request: HttpRequest, pk: int, action: Callable[[Visit], None]) -> HttpResponse:
+    visit = _load_visit(pk)
+    try:
+        action(visit)
+    except StaffingLimitReached as exc:
+        messages.warning(request, str(exc), extra_tags=f"staffing-full visit-{visit.pk}")
+    except TransitionError as exc:
+        messages.error(request, str(exc))
+    return _done(request)
+
+
+@require_POST
+@desk_view
+def start_session(request: HttpRequest, pk: int) -> HttpResponse:
+    add_staff = request.POST.get("add_staff") == "1"
+
+    def start(visit: Visit) -> None:
+        visit.start_session(by=request.user, add_staff=add_staff)
+        messages.success(request, f"Session started for {visit.student_name}.")
+
+    return _transition(request, pk, start)
+
+
+@require_POST
+@desk_view
+def finish_session(request: HttpRequest, pk: int) -> HttpResponse:
+    def finish(visit: Visit) -> None:
+        visit.finish(by=request.user)
+        messages.success(request, f"Session finished for {visit.student_name}.")
+
+    return _transition(request, pk, finish)
+
+
+@require_POST
+@desk_view
+def undo_start(request: HttpRequest, pk: int) -> HttpResponse:
+    def undo(visit: Visit) -> None:
+        visit.undo_start(by=request.user)
+        messages.success(
+            request,
+            f"{visit.student_name} is back in the {visit.team.queue_label}, "
+            "in their original place.",
+        )
+
+    return _transition(request, pk, undo)
+
+
+@require_POST
+@desk_view
+def undo_end(request: HttpRequest, pk: int) -> HttpResponse:
+    def undo(visit: Visit) -> None:
+        was_finished = visit.status == Visit.Status.FINISHED
+        visit.undo_end(by=request.user)
+        if was_finished:
+            messages.success(request, f"{visit.student_name}'s session is running again.")
+        else:
+            messages.success(
+                request, f"{visit.student_name} is back in the {visit.team.queue_label}."
+            )
+
+    return _transition(request, pk, undo)
+
+
+@require_http_methods(["GET", "POST"])
+@desk_view
+def remove_visit(request: HttpRequest, pk: int) -> HttpResponse:
+    visit = _load_visit(pk)
+    form = RemoveVisitForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            visit.remove(by=request.user, outcome=form.cleaned_data["outcome"])
+        except TransitionError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(
+                request,
+                f"{visit.student_name} removed from the {visit.team.queue_label} "
+                f"({visit.get_outcome_display().lower()}).",
+            )
+        return _done(request, "queueing/dialog_closed.html")
+    return _dialog(request, "queueing/remove.html", {"visit": visit, "form": form})
+
+
+@require_http_methods(["GET", "POST"])
+@desk_view
+def edit_visit(request: HttpRequest, pk: int) -> HttpResponse:
+    visit = _load_visit(pk)
+    form = EditVisitForm(request.POST or None, instance=visit)
+    if request.method == "POST" and form.is_valid():
+        # The form has written the new values onto `visit`; the domain call works
+        # from a fresh copy so it can tell what changed and record it.
+        fresh = _load_visit(pk)
+        try:
+            changed = fresh.correct(by=request.user, **form.cleaned_data)
+        except TransitionError as exc:
+            messages.error(request, str(exc))
+        else:
+            if "team" in changed:
+                messages.success(
+                    request,
+                    f"{fresh.student_name} moved to the {fresh.team.queue_label}, "
+                    "keeping their place by arrival time.",
+                )
+            elif changed:
+                messages.success(request, f"{fresh.student_name}'s details corrected.")
+            else:
+                messages.info(request, "Nothing was changed.")
+        return _done(request, "queueing/dialog_closed.html")
+    return _dialog(request, "queueing/edit.html", {"visit": visit, "form": form})
+
+
+@require_http_methods(["GET", "POST"])
+@desk_view
+def close_queue(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        closed = Visit.close_queue(by=request.user)
+        if closed:
+            messages.success(
+                request,
+                f"Queue closed: {closed} waiting student{'s' if closed != 1 else ''} "
+                "marked out of time.",
+            )
+        else:
+            messages.info(request, "Nobody was waiting; the queue is already clear.")
+        return _done(request, "queueing/dialog_closed.html")
+    waiting = Visit.objects.waiting().count()
+    return _dialog(request, "queueing/close.html", {"waiting": waiting})
+
+
+def _dialog(request: HttpRequest, template: str, context: dict) -> HttpResponse:
+    """A confirmation or edit form: a modal dialog over the board for htmx, its own
+    page without JavaScript. A form with errors re-renders in place."""
+    if request.htmx:
+        response = render(request, f"{template}#dialog", context)
+        if request.method == "POST":
+            response = reswap(retarget(response, "#dialog"), "innerHTML")
+        return response
+    return render(request, template, context)
+
+
+@require_POST
+@desk_view
+def change_staffing(request: HttpRequest, slug: str) -> HttpResponse:
+    team = get_object_or_404(Team, slug=slug, is_active=True)
+    form = StaffingForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Use the − and + buttons to change staffing.")
+        return _done(request)
+    try:
+        team.change_staffing(form.cleaned_data["delta"], by=request.user)
+    except TransitionError as exc:
+        messages.error(request, str(exc))
+    return _done(request)
+
+
+@require_POST
+@desk_view
+def student_lookup(request: HttpRequest) -> HttpResponse:
+    """Offer the name recorded last time for a student number seen before.
+
+    A POST, so the number never sits in a URL or an access log. It answers only an
+    exact, well-formed number with the one name the desk would show anyway.
+    """
+    form = StudentLookupForm(request.POST)
+    name = None
+    if form.is_valid():
+        name = (
+            Visit.objects.filter(student_number=form.cleaned_data["student_number"])
+            .order_by("-arrived_at")
+            .values_list("student_name", flat=True)
+            .first()
+        )
+    return render(request, f"{DESK}#returning-student", {"returning_name": name})
