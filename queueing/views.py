@@ -34,10 +34,11 @@ def desk_view(view: Callable) -> Callable:
     return never_cache(desk_permission(view))
 
 
-def board_context(request: HttpRequest) -> dict:
+def board_context(request: HttpRequest, *, version: int | None = None) -> dict:
     """Everything the board shows, in a fixed number of queries whatever the queue."""
     now = timezone.now()
-    version = Board.current_version()
+    if version is None:
+        version = Board.current_version()
     teams = list(Team.objects.filter(is_active=True))
     waiting: dict[int, list[Visit]] = {team.pk: [] for team in teams}
     sessions: list[Visit] = []
@@ -116,7 +117,7 @@ def poll(request: HttpRequest) -> HttpResponse:
         return HttpResponse(status=204)
     if not request.user.has_perm("queueing.use_desk"):
         return HttpResponse(status=403)
-    context = board_context(request)
+    context = board_context(request, version=version)
     response = HttpResponse(render_to_string(f"{DESK}#board", context, request))
     response["X-Board-Version"] = str(context["board_version"])
     return response
@@ -218,7 +219,7 @@ def undo_end(request: HttpRequest, pk: int) -> HttpResponse:
 @desk_view
 def remove_visit(request: HttpRequest, pk: int) -> HttpResponse:
     visit = _load_visit(pk)
-    form = RemoveVisitForm(request.POST or None)
+    form = RemoveVisitForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             visit.remove(by=request.user, outcome=form.cleaned_data["outcome"])
@@ -238,7 +239,7 @@ def remove_visit(request: HttpRequest, pk: int) -> HttpResponse:
 @desk_view
 def edit_visit(request: HttpRequest, pk: int) -> HttpResponse:
     visit = _load_visit(pk)
-    form = EditVisitForm(request.POST or None, instance=visit)
+    form = EditVisitForm(request.POST if request.method == "POST" else None, instance=visit)
     if request.method == "POST" and form.is_valid():
         # The form has written the new values onto `visit`; the domain call works
         # from a fresh copy so it can tell what changed and record it.
