@@ -66,10 +66,18 @@ class VisitDetailsForm(forms.ModelForm):
         }
         for name, extra in attrs.items():
             self.fields[name].widget.attrs.update(extra)
-        # Keyboard-first: the cursor starts in Student Name, or on the first field
-        # to fix after a failed submit.
-        first = next((n for n in self.fields if n in self.errors), None) if self.is_bound else None
-        self.fields[first or "student_name"].widget.attrs["autofocus"] = True
+        # Keyboard-first: the cursor starts in Student Name (full_clean moves it to
+        # the first field to fix after a failed submit).
+        self.fields["student_name"].widget.attrs["autofocus"] = True
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        if not self.errors:
+            return
+        self.fields["student_name"].widget.attrs.pop("autofocus", None)
+        first = next((name for name in self.fields if name in self.errors), None)
+        if first is not None:
+            self.fields[first].widget.attrs["autofocus"] = True
 
     def clean_student_name(self) -> str:
         name = " ".join(self.cleaned_data["student_name"].split())

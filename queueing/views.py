@@ -69,21 +69,26 @@ def board_context(request: HttpRequest, *, version: int | None = None) -> dict:
     }
 
 
-def _board_response(request: HttpRequest, *extra_partials: str, **extra) -> HttpResponse:
-    """The board, then the messages region and any other partials out of band."""
+def _board_response(
+    request: HttpRequest, *extra_partials: str, board_oob: bool = False
+) -> HttpResponse:
+    """The board, then the messages region and any other partials out of band.
+
+    `board_oob` is for responses whose main target is not the board (the add form).
+    """
     context = board_context(request)
-    html = render_to_string(f"{DESK}#board", context, request)
+    html = render_to_string(f"{DESK}#board", {**context, "oob": board_oob}, request)
     html += render_to_string(f"{DESK}#messages", {"oob": True}, request)
     for name in extra_partials:
-        html += render_to_string(name, {"oob": True, **extra}, request)
+        html += render_to_string(name, {"oob": True}, request)
     response = HttpResponse(html)
     response["X-Board-Version"] = str(context["board_version"])
     return response
 
 
-def _done(request: HttpRequest, *extra_partials: str, **extra) -> HttpResponse:
+def _done(request: HttpRequest, *extra_partials: str) -> HttpResponse:
     if request.htmx:
-        return _board_response(request, *extra_partials, **extra)
+        return _board_response(request, *extra_partials)
     return redirect("queueing:desk")
 
 
@@ -143,7 +148,8 @@ def add_visit(request: HttpRequest) -> HttpResponse:
     )
     messages.success(request, f"{visit.student_name} added to the {visit.team.queue_label}.")
     if request.htmx:
-        response = _board_response(request)
+        # A fresh, empty form for the next student, with the board out of band.
+        response = _board_response(request, board_oob=True)
         response.content = (
             render_to_string(f"{DESK}#add-form", {"form": AddVisitForm()}, request).encode()
             + response.content
