@@ -1,3 +1,5 @@
+from urllib.parse import urlsplit
+
 from django.contrib.auth import middleware
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
@@ -14,8 +16,11 @@ class LoginRequiredMiddleware(middleware.LoginRequiredMiddleware):
 
     def handle_no_permission(self, request: HttpRequest, view_func) -> HttpResponse:
         if getattr(request, "htmx", False):
+            # Come back to the page the screen was showing, not to the fragment URL.
+            current = urlsplit(request.headers.get("HX-Current-URL", ""))
+            next_url = current.path + (f"?{current.query}" if current.query else "")
             login_url = redirect_to_login(
-                request.headers.get("HX-Current-URL") or request.get_full_path(),
+                next_url or request.get_full_path(),
                 resolve_url(self.get_login_url(view_func)),
                 self.get_redirect_field_name(view_func),
             )["Location"]

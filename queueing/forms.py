@@ -157,7 +157,11 @@ class EditVisitForm(VisitDetailsForm):
 class RemoveVisitForm(forms.Form):
     outcome = forms.ChoiceField(
         label="Why is the student leaving the queue?",
-        choices=[(o.value, o.label) for o in Visit.REMOVAL_OUTCOMES],
+        choices=[
+            (Visit.Outcome.CANCELLED, "Left before being seen"),
+            (Visit.Outcome.NO_SHOW, "No-show (did not answer when called)"),
+            (Visit.Outcome.OUT_OF_TIME, "Out of time (the drop-in is ending)"),
+        ],
         widget=forms.RadioSelect,
         error_messages={
             "required": "Choose why the student is leaving the queue.",

@@ -182,7 +182,7 @@ class Visit(models.Model):
     class Outcome(models.TextChoices):
         FINISHED = "finished", "Finished"
         CANCELLED = "cancelled", "Left before being seen"
-        NO_SHOW = "no_show", "No-show (did not answer when called)"
+        NO_SHOW = "no_show", "No-show"
         OUT_OF_TIME = "out_of_time", "Out of time"
 
     #: What staff may pick when removing one student; out of time comes from closing.

@@ -75,7 +75,7 @@ class Migration(migrations.Migration):
                 ('student_number', models.CharField(db_index=True, max_length=20)),
                 ('unit_code', models.CharField(blank=True, max_length=12)),
                 ('status', models.CharField(choices=[('waiting', 'Waiting'), ('in_session', 'In session'), ('finished', 'Finished'), ('removed', 'Removed')], default='waiting', max_length=12)),
-                ('outcome', models.CharField(blank=True, choices=[('finished', 'Finished'), ('cancelled', 'Left before being seen'), ('no_show', 'No-show (did not answer when called)'), ('out_of_time', 'Out of time')], max_length=12)),
+                ('outcome', models.CharField(blank=True, choices=[('finished', 'Finished'), ('cancelled', 'Left before being seen'), ('no_show', 'No-show'), ('out_of_time', 'Out of time')], max_length=12)),
                 ('arrived_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
                 ('started_at', models.DateTimeField(blank=True, null=True)),
                 ('ended_at', models.DateTimeField(blank=True, null=True)),
