@@ -543,4 +543,4 @@ class VisitEvent(models.Model):
         ordering = ["at", "pk"]
 
     def __str__(self) -> str:
-        return f"{self.get_action_display()} at {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.get_action_display()} at {timezone.localtime(self.at):%Y-%m-%d %H:%M}"

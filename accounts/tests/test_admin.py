@@ -1,0 +1,116 @@
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.urls import reverse
+from django.utils import timezone
+
+from queueing.tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def manager_client(client, manager):
+    client.force_login(manager)
+    return client
+
+
+def change_data(user, **changes) -> dict:
+    """The user change form as a manager's browser submits it, with changes."""
+    joined = timezone.localtime(user.date_joined)
+    data = {
+        "username": user.username,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "email": user.email,
+        "is_active": "on",
+        "groups": [group.pk for group in user.groups.all()],
+        "date_joined_0": joined.strftime("%Y-%m-%d"),
+        "date_joined_1": joined.strftime("%H:%M:%S"),
+        "last_login_0": "",
+        "last_login_1": "",
+    }
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize("users", [3, 30])
+def test_it_lists_users_with_their_roles_in_a_fixed_number_of_queries(
+    manager_client, leader, django_assert_max_num_queries, users
+):
+    roles = list(Group.objects.all())
+    for n in range(users):
+        UserFactory().groups.set(roles[: n % 3])
+    with django_assert_max_num_queries(8):
+        response = manager_client.get(reverse("admin:accounts_user_changelist"))
+    assert response.status_code == 200
+    rows = {user.username: user for user in response.context["cl"].result_list}
+    model_admin = response.context["cl"].model_admin
+    assert model_admin.roles(rows["leader"]) == "Student leader"
+    assert model_admin.roles(rows["manager"]) == "Manager"
+    assert "Roles" in response.text
+
+
+def test_it_filters_users_by_role(manager_client, leader, other_leader, coordinator):
+    leaders = Group.objects.get(name="Student leader")
+    response = manager_client.get(
+        reverse("admin:accounts_user_changelist"), {"groups__id__exact": leaders.pk}
+    )
+    assert response.status_code == 200
+    assert {u.username for u in response.context["cl"].result_list} == {"leader", "sam"}
+
+
+def test_it_lets_a_manager_change_a_users_roles(manager_client, leader):
+    coordinators = Group.objects.get(name="Coordinator")
+    url = reverse("admin:accounts_user_change", args=[leader.pk])
+    response = manager_client.post(url, change_data(leader, groups=[coordinators.pk]))
+    assert response.status_code == 302
+    assert list(leader.groups.values_list("name", flat=True)) == ["Coordinator"]
+
+
+def test_it_keeps_superuser_powers_out_of_a_managers_reach(manager_client, leader):
+    url = reverse("admin:accounts_user_change", args=[leader.pk])
+    page = manager_client.get(url)
+    assert page.status_code == 200
+    assert 'name="is_superuser"' not in page.text
+    assert 'name="user_permissions"' not in page.text
+    permission = Permission.objects.get(codename="delete_visit")
+    data = change_data(leader, is_superuser="on", user_permissions=[permission.pk])
+    response = manager_client.post(url, data)
+    assert response.status_code == 302
+    leader.refresh_from_db()
+    assert not leader.is_superuser
+    assert not leader.user_permissions.exists()
+
+
+def test_it_does_not_let_a_manager_change_a_superuser(manager_client):
+    boss = UserFactory(username="boss", is_superuser=True, is_staff=True)
+    url = reverse("admin:accounts_user_change", args=[boss.pk])
+    assert manager_client.get(url).status_code == 200
+    response = manager_client.post(url, change_data(boss, first_name="Mallory"))
+    assert response.status_code == 403
+    password_url = reverse("admin:auth_user_password_change", args=[boss.pk])
+    response = manager_client.post(
+        password_url, {"password1": "a new passphrase 42", "password2": "a new passphrase 42"}
+    )
+    assert response.status_code == 403
+    delete_url = reverse("admin:accounts_user_delete", args=[boss.pk])
+    assert manager_client.post(delete_url, {"post": "yes"}).status_code == 403
+    boss.refresh_from_db()
+    assert boss.first_name != "Mallory"
+    assert boss.check_password("correct horse battery staple")
+
+
+def test_it_lets_a_superuser_grant_superuser_powers(admin_client, leader):
+    url = reverse("admin:accounts_user_change", args=[leader.pk])
+    assert 'name="is_superuser"' in admin_client.get(url).text
+    response = admin_client.post(url, change_data(leader, is_superuser="on", is_staff="on"))
+    assert response.status_code == 302
+    leader.refresh_from_db()
+    assert leader.is_superuser
+
+
+def test_it_sends_a_student_leader_to_the_admin_login(client, leader):
+    client.force_login(leader)
+    response = client.get(reverse("admin:accounts_user_changelist"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))

@@ -1,0 +1,603 @@
+"""Admin for managers: correct visit records, order and retire teams and enquiry types,
+read the staffing history.
+
+Visits start and move on the desk; admin is where a manager fixes a record afterwards.
+Every admin change a desk screen would show bumps the board version, so open screens
+refresh, and every correction of a visit leaves a "corrected" event in its history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db.models import DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
+from django.db.models.functions import Coalesce, Now
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+from django.utils.dateparse import parse_datetime
+from django.utils.functional import cached_property
+from django.utils.html import format_html_join
+
+from .forms import VisitDetailsForm
+from .models import Board, EnquiryType, StaffingChange, Team, Visit, VisitEvent
+
+admin.site.site_header = "ResQ administration"
+admin.site.site_title = "ResQ administration"
+admin.site.index_title = "Records and settings"
+
+LOCAL_FORMAT = "D j M Y, H:i"
+
+
+def _local(value: datetime | None) -> str:
+    return date_format(timezone.localtime(value), LOCAL_FORMAT) if value else "—"
+
+
+def _minutes(duration: timedelta | None) -> int | None:
+    return None if duration is None else int(duration.total_seconds() // 60)
+
+
+# --- visits ------------------------------------------------------------------------
+
+#: The fields the visit_state_consistent constraint ties to the status, and what each
+#: status needs of them. The constraint decides; these only explain its refusal.
+STATE_NEEDS: dict[str, list[tuple[str, Any, str]]] = {
+    Visit.Status.WAITING: [
+        ("started_at", False, "A waiting student has not started a session: clear this."),
+        ("ended_at", False, "A waiting student has not left: clear this."),
+        ("outcome", False, "A waiting student has no outcome yet: clear this."),
+    ],
+    Visit.Status.IN_SESSION: [
+        ("started_at", True, "A session in progress needs its start time."),
+        ("ended_at", False, "A session in progress has not ended: clear this."),
+        ("outcome", False, "A session in progress has no outcome yet: clear this."),
+    ],
+    Visit.Status.FINISHED: [
+        ("started_at", True, "A finished session needs its start time."),
+        ("ended_at", True, "A finished session needs its end time."),
+        ("outcome", {Visit.Outcome.FINISHED}, "A finished session has the outcome “Finished”."),
+    ],
+    Visit.Status.REMOVED: [
+        ("ended_at", True, "A removed visit needs the time the student left."),
+        (
+            "outcome",
+            set(Visit.REMOVAL_OUTCOMES),
+            "A removed visit needs a reason: left before being seen, no-show or out of time.",
+        ),
+    ],
+}
+
+#: Fields a manager may correct; who did what on the desk stays as recorded.
+CORRECTABLE = [
+    "student_name",
+    "student_number",
+    "unit_code",
+    "team",
+    "enquiry_type",
+    "status",
+    "outcome",
+    "arrived_at",
+    "started_at",
+    "ended_at",
+]
+
+
+def _state_constraint():
+    return next(c for c in Visit._meta.constraints if c.name == "visit_state_consistent")
+
+
+def visit_state_problems(visit: Visit) -> dict[str, str]:
+    """Which fields do not fit the visit's status, and why, in words a manager acts on."""
+    problems = {}
+    for field, need, message in STATE_NEEDS.get(visit.status, []):
+        value = getattr(visit, field)
+        fits = value in need if isinstance(need, set) else bool(value) == need
+        if not fits:
+            problems[field] = message
+    return problems
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+class VisitAdminForm(forms.ModelForm):
+    """The desk's checks of names, numbers and unit codes, plus the rules that keep a
+    corrected row consistent and stop a correction from undoing a move made on the desk."""
+
+    # The newest event when the form was opened: if the desk moved the visit since,
+    # saving would silently undo that move.
+    seen_event = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    class Meta:
+        model = Visit
+        fields = CORRECTABLE
+        labels = VisitDetailsForm.Meta.labels
+
+    clean_student_name = VisitDetailsForm.clean_student_name
+    clean_student_number = VisitDetailsForm.clean_student_number
+    clean_unit_code = VisitDetailsForm.clean_unit_code
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # A record keeps its team and enquiry type even if they were retired since.
+        for name, model in (("team", Team), ("enquiry_type", EnquiryType)):
+            if name in self.fields:
+                current = getattr(self.instance, Visit._meta.get_field(name).attname)
+                self.fields[name].queryset = model.objects.filter(Q(is_active=True) | Q(pk=current))
+        self.fields["seen_event"].initial = self._latest_event_pk()
+        # What the row held before this edit, for the correction event.
+        self.before = {
+            name: getattr(self.instance, Visit._meta.get_field(name).attname)
+            for name in CORRECTABLE
+        }
+
+    def _latest_event_pk(self) -> int:
+        if self.instance.pk is None:
+            return 0
+        events = VisitEvent.objects.filter(visit_id=self.instance.pk)
+        return events.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        # Locks come in the desk's order (team, then visit) so the two cannot deadlock;
+        # admin saves run in one transaction, so they hold until the correction is saved.
+        self._check_staffing(cleaned)
+        self._check_not_stale(cleaned)
+        self._check_time_order(cleaned)
+        return cleaned
+
+    def _check_staffing(self, cleaned: dict[str, Any]) -> None:
+        """Putting a student into a session follows the desk's rule: one per staff member."""
+        team, status = cleaned.get("team"), cleaned.get("status")
+        if status != Visit.Status.IN_SESSION or team is None:
+            return
+        if self.instance.status == status and self.instance.team_id == team.pk:
+            return
+        team = Team.objects.select_for_update().get(pk=team.pk)
+        busy = (
+            team.visits.filter(status=Visit.Status.IN_SESSION).exclude(pk=self.instance.pk).count()
+        )
+        if busy >= team.available_staff:
+            staff = team.available_staff
+            self.add_error(
+                "status",
+                f"All {staff} {team.name} staff available {'is' if staff == 1 else 'are'} "
+                "in a session. Add a staff member on the desk first.",
+            )
+
+    def _check_not_stale(self, cleaned: dict[str, Any]) -> None:
+        if self.instance.pk is None:
+            return
+        list(Visit.objects.select_for_update().filter(pk=self.instance.pk).values_list("pk"))
+        if cleaned.get("seen_event") == self._latest_event_pk():
+            return
+        latest = (
+            VisitEvent.objects.filter(visit_id=self.instance.pk)
+            .select_related("by")
+            .order_by("-pk")
+            .first()
+        )
+        what = (
+            f" ({latest.get_action_display()} by {latest.by or 'someone'} "
+            f"at {timezone.localtime(latest.at):%H:%M})"
+            if latest
+            else ""
+        )
+        raise ValidationError(
+            f"This visit changed while you were editing it{what}. Reload the page to see "
+            "the change, then make your correction again.",
+            code="stale",
+        )
+
+    def _check_time_order(self, cleaned: dict[str, Any]) -> None:
+        arrived, started, ended = (cleaned.get(f) for f in ("arrived_at", "started_at", "ended_at"))
+        if arrived and started and started < arrived:
+            self.add_error("started_at", "A session cannot start before the student arrived.")
+        if started and ended and ended < started:
+            self.add_error("ended_at", "A session cannot end before it started.")
+        elif arrived and ended and ended < arrived:
+            self.add_error("ended_at", "A visit cannot end before the student arrived.")
+
+    def validate_constraints(self) -> None:
+        # Django skips a check constraint when a field it names is not in the form or
+        # failed its own validation, and then saving would raise an IntegrityError.
+        # Check the whole row instead, and say which fields do not fit the status.
+        state_fields = {field for needs in STATE_NEEDS.values() for field, _, _ in needs}
+        if not any(field in self.errors for field in state_fields | {"status"}):
+            try:
+                _state_constraint().validate(Visit, self.instance)
+            except ValidationError:
+                problems = visit_state_problems(self.instance)
+                status = self.instance.get_status_display()
+                self.add_error(
+                    None,
+                    f"A visit with the status “{status}” needs the outcome and times to "
+                    "match; correct them together.",
+                )
+                for field, message in problems.items():
+                    self.add_error(field if field in self.fields else None, message)
+                return
+        super().validate_constraints()
+
+
+class VisitEventInline(admin.TabularInline):
+    """The visit's audit trail: read, never written, from admin."""
+
+    model = VisitEvent
+    fields = ["action", "change", "when", "by", "details"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name = "history event"
+    verbose_name_plural = "History"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[VisitEvent]:
+        return super().get_queryset(request).select_related("by")
+
+    @admin.display(description="From → to")
+    def change(self, event: VisitEvent) -> str:
+        after = _status_label(event.to_status)
+        if event.from_status == event.to_status:
+            return after
+        before = _status_label(event.from_status) if event.from_status else "—"
+        return f"{before} → {after}"
+
+    @admin.display(description="At", ordering="at")
+    def when(self, event: VisitEvent) -> str:
+        return _local(event.at)
+
+    @admin.display(description="Detail")
+    def details(self, event: VisitEvent) -> str:
+        if not event.detail:
+            return "—"
+        return format_html_join(
+            "",
+            "<div>{}</div>",
+            ((self._describe(key, value),) for key, value in event.detail.items()),
+        )
+
+    def _describe(self, key: str, value: Any) -> str:
+        label = _field_label(key)
+        if isinstance(value, list) and len(value) == 2:
+            old, new = (self._value(key, v) for v in value)
+            return f"{label}: {old} → {new}"
+        return f"{label}: {self._value(key, value)}"
+
+    def _value(self, key: str, value: Any) -> str:
+        if value in (None, ""):
+            return "—"
+        if key in ("team", "enquiry_type"):
+            return self._names(key).get(value, f"#{value}")
+        if key == "status":
+            return _status_label(value)
+        if key == "outcome":
+            return _choice_label(Visit.Outcome, value)
+        if isinstance(value, str) and key.endswith("_at"):
+            moment = parse_datetime(value)
+            return _local(moment) if moment else value
+        return str(value)
+
+    def _names(self, key: str) -> dict[int, str]:
+        return self._team_names if key == "team" else self._enquiry_type_names
+
+    # Details store ids; teams and enquiry types are short lists, read once per page.
+    @cached_property
+    def _team_names(self) -> dict[int, str]:
+        return dict(Team.objects.values_list("pk", "name"))
+
+    @cached_property
+    def _enquiry_type_names(self) -> dict[int, str]:
+        return dict(EnquiryType.objects.values_list("pk", "name"))
+
+
+def _choice_label(choices: type, value: str) -> str:
+    try:
+        return choices(value).label
+    except ValueError:
+        return value
+
+
+def _status_label(value: str) -> str:
+    return _choice_label(Visit.Status, value)
+
+
+def _field_label(name: str) -> str:
+    try:
+        return str(Visit._meta.get_field(name).verbose_name).capitalize()
+    except FieldDoesNotExist:
+        return name
+
+
+@admin.register(Visit)
+class VisitAdmin(admin.ModelAdmin):
+    form = VisitAdminForm
+    list_display = [
+        "student_name",
+        "student_number",
+        "unit_code",
+        "team",
+        "enquiry_type",
+        "status",
+        "outcome",
+        "arrived",
+        "wait_minutes",
+        "session_minutes",
+    ]
+    list_filter = [
+        "team",
+        "status",
+        "outcome",
+        "enquiry_type",
+        ("arrived_at", admin.DateFieldListFilter),
+    ]
+    search_fields = ["student_name", "student_number", "unit_code"]
+    date_hierarchy = "arrived_at"
+    list_select_related = ["team", "enquiry_type"]
+    ordering = ["-arrived_at", "-pk"]
+    readonly_fields = ["added_by", "started_by", "ended_by"]
+    fieldsets = [
+        ("Student", {"fields": ["seen_event", "student_name", "student_number", "unit_code"]}),
+        (
+            "Visit",
+            {
+                "fields": ["team", "enquiry_type", "status", "outcome"],
+                "description": (
+                    "The status, outcome and times must agree: waiting has no start, end or "
+                    "outcome; in session has a start only; finished has start, end and the "
+                    "outcome “Finished”; removed has an end and the reason the student left."
+                ),
+            },
+        ),
+        ("Times (local)", {"fields": ["arrived_at", "started_at", "ended_at"]}),
+        ("On the desk", {"fields": ["added_by", "started_by", "ended_by"]}),
+    ]
+    inlines = [VisitEventInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Visit]:
+        # Durations as SQL so the columns sort; a visit still open counts up to now.
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                wait=ExpressionWrapper(
+                    Coalesce("started_at", "ended_at", Now()) - F("arrived_at"),
+                    output_field=DurationField(),
+                ),
+                session=ExpressionWrapper(
+                    Coalesce("ended_at", Now()) - F("started_at"),
+                    output_field=DurationField(),
+                ),
+            )
+        )
+
+    def get_fieldsets(self, request: HttpRequest, obj: Visit | None = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if self.has_change_permission(request, obj):
+            return fieldsets
+        # Read-only viewers have nothing to submit, so nothing to check for staleness.
+        return [
+            (name, {**opts, "fields": [f for f in opts["fields"] if f != "seen_event"]})
+            for name, opts in fieldsets
+        ]
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        # Correcting a visit is no place to add, edit or delete a team.
+        if formfield is not None and isinstance(formfield.widget, RelatedFieldWidgetWrapper):
+            widget = formfield.widget
+            widget.can_add_related = widget.can_change_related = False
+            widget.can_delete_related = widget.can_view_related = False
+        return formfield
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Visits start on the desk, which records who added them and places them in
+        # the queue; a record added here would have neither.
+        return False
+
+    @admin.display(description="Arrived", ordering="arrived_at")
+    def arrived(self, visit: Visit) -> str:
+        return _local(visit.arrived_at)
+
+    @admin.display(description="Wait (min)", ordering="wait")
+    def wait_minutes(self, visit: Visit) -> int | None:
+        return _minutes(visit.wait)
+
+    @admin.display(description="Session (min)", ordering="session")
+    def session_minutes(self, visit: Visit) -> int | None:
+        return _minutes(visit.session)
+
+    def save_model(
+        self, request: HttpRequest, obj: Visit, form: VisitAdminForm, change: bool
+    ) -> None:
+        """Write only what the manager changed, and record it as a correction."""
+        changes = {}
+        for name in form.changed_data:
+            if name in form.before:
+                old, new = form.before[name], getattr(obj, Visit._meta.get_field(name).attname)
+                if old != new:
+                    changes[name] = [_json_value(old), _json_value(new)]
+        if not changes:
+            return
+        update_fields = list(changes)
+        # Who started or ended a session belongs with its time: clearing one clears both.
+        for time, actor in (("started_at", "started_by"), ("ended_at", "ended_by")):
+            if time in changes and getattr(obj, time) is None:
+                setattr(obj, actor, None)
+                update_fields.append(actor)
+        obj.save(update_fields=update_fields)
+        VisitEvent.objects.create(
+            visit=obj,
+            action=VisitEvent.Action.CORRECTED,
+            from_status=form.before["status"],
+            to_status=obj.status,
+            by=request.user,
+            detail=changes,
+        )
+        Board.bump()
+
+    def delete_model(self, request: HttpRequest, obj: Visit) -> None:
+        super().delete_model(request, obj)
+        Board.bump()
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Visit]) -> None:
+        super().delete_queryset(request, queryset)
+        Board.bump()
+
+
+# --- teams and enquiry types ---------------------------------------------------------
+
+
+class ActivationAdmin(admin.ModelAdmin):
+    """Ordering in the list, and retiring instead of deleting: both show on the desk,
+    so every change bumps the board."""
+
+    list_editable = ["display_order", "is_active"]
+    actions = ["deactivate", "activate"]
+
+    def in_use(self) -> Exists | None:
+        """What keeps a row active (see TeamAdmin); nothing, unless a subclass says so."""
+        return None
+
+    @admin.action(description="Deactivate selected %(verbose_name_plural)s", permissions=["change"])
+    def deactivate(self, request: HttpRequest, queryset: QuerySet) -> None:
+        queryset = queryset.filter(is_active=True)
+        in_use = self.in_use()
+        if in_use is not None:
+            busy = ", ".join(str(obj) for obj in queryset.filter(in_use))
+            if busy:
+                self.message_user(
+                    request,
+                    f"Still active, with students waiting or in a session: {busy}. "
+                    "Deactivate once they have been seen or the queue is closed.",
+                    messages.WARNING,
+                )
+            # The check is part of the write, so a student added meanwhile still counts.
+            queryset = queryset.filter(~in_use)
+        self._set_active(request, queryset, active=False)
+
+    @admin.action(description="Activate selected %(verbose_name_plural)s", permissions=["change"])
+    def activate(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._set_active(request, queryset.filter(is_active=False), active=True)
+
+    def _set_active(self, request: HttpRequest, queryset: QuerySet, *, active: bool) -> None:
+        objs = list(queryset)
+        changed = queryset.update(is_active=active)
+        for obj in objs:
+            self.log_change(request, obj, "Activated" if active else "Deactivated")
+        if changed:
+            Board.bump()
+        opts = self.model._meta
+        name = opts.verbose_name if changed == 1 else opts.verbose_name_plural
+        verb = "activated" if active else "deactivated"
+        self.message_user(request, f"{changed} {name} {verb}.", messages.SUCCESS)
+
+    def get_changelist_form(self, request: HttpRequest, **kwargs: Any) -> type[forms.ModelForm]:
+        # The list's inline editing goes through the same checks as the change form.
+        kwargs.setdefault("form", self.form)
+        return super().get_changelist_form(request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        Board.bump()
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        super().delete_model(request, obj)
+        Board.bump()
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        super().delete_queryset(request, queryset)
+        Board.bump()
+
+
+class TeamAdminForm(forms.ModelForm):
+    class Meta:
+        model = Team
+        fields = ["name", "slug", "available_label", "display_order", "is_active"]
+
+    def clean_is_active(self) -> bool:
+        active = self.cleaned_data["is_active"]
+        # Students of an inactive team disappear from the desk: keep the team while
+        # anyone is waiting or in a session with it.
+        if self.instance.pk and self.instance.is_active and not active:
+            count = Visit.objects.active().filter(team_id=self.instance.pk).count()
+            if count:
+                raise ValidationError(
+                    f"{self.instance.name} has {count} student{'s' if count != 1 else ''} "
+                    "waiting or in a session. Deactivate it once they have been seen or "
+                    "the queue is closed.",
+                    code="team_busy",
+                )
+        return active
+
+
+@admin.register(Team)
+class TeamAdmin(ActivationAdmin):
+    form = TeamAdminForm
+    list_display = ["name", "slug", "display_order", "is_active", "available_staff"]
+    list_display_links = ["name"]
+    search_fields = ["name"]
+    prepopulated_fields = {"slug": ["name"]}
+    fields = ["name", "slug", "available_label", "display_order", "is_active", "available_staff"]
+    readonly_fields = ["available_staff"]
+
+    def in_use(self) -> Exists:
+        # Students of an inactive team disappear from the desk.
+        return Exists(Visit.objects.active().filter(team=OuterRef("pk")))
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # Staffing history cannot be deleted on its own, but it goes with a team that
+        # never served anyone (a team with visits is protected). Without this, admin
+        # answers "no permission to delete staffing changes" instead of listing the
+        # visits that keep the team.
+        perms_needed.discard(StaffingChange._meta.verbose_name)
+        return deleted, counts, perms_needed, protected
+
+
+@admin.register(EnquiryType)
+class EnquiryTypeAdmin(ActivationAdmin):
+    list_display = ["name", "display_order", "is_active"]
+    list_display_links = ["name"]
+    search_fields = ["name"]
+
+
+# --- staffing history ----------------------------------------------------------------
+
+
+@admin.register(StaffingChange)
+class StaffingChangeAdmin(admin.ModelAdmin):
+    """Read-only: staffing changes come from the desk's staffing counters and feed utilisation."""
+
+    list_display = ["team", "available", "delta", "when", "by"]
+    list_filter = ["team", ("at", admin.DateFieldListFilter)]
+    date_hierarchy = "at"
+    list_select_related = ["team", "by"]
+    fields = ["team", "available", "delta", "at", "by"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="At", ordering="at")
+    def when(self, change: StaffingChange) -> str:
+        return _local(change.at)
