@@ -21,10 +21,7 @@ setup: .venv/.synced
 run: setup
 	$(UV) run python manage.py migrate --noinput
 	$(UV) run python manage.py demo_data --if-empty
-	@echo
-	@echo "  ResQ is at http://$(HOST):$(PORT)/  log in as demo / demo"
-	@echo "  (the demo account holds every role; 'leader' / 'leader' runs the desk only)"
-	@echo
+	@echo; echo "  ResQ is at http://$(HOST):$(PORT)/"; echo
 	$(UV) run python manage.py runserver $(HOST):$(PORT)
 
 # Debian's Chromium for the browser tests; test tools' own browser downloads are not used.
