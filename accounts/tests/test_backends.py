@@ -1,7 +1,10 @@
 import pytest
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Permission
+from django.test.utils import override_settings
 
 from queueing.tests.factories import UserFactory
+from resq import settings as project_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -35,3 +38,9 @@ def test_it_reads_all_permissions_in_one_query(leader, django_assert_num_queries
     with django_assert_num_queries(1):
         assert leader.has_perm("queueing.use_desk")
         assert not leader.has_perm("queueing.delete_visit")
+
+
+def test_it_hashes_new_passwords_with_argon2():
+    # The suite swaps in a fast hasher; the project's own setting must be Argon2.
+    with override_settings(PASSWORD_HASHERS=project_settings.PASSWORD_HASHERS):
+        assert make_password("correct horse battery staple").startswith("argon2$")
