@@ -74,6 +74,8 @@ class Team(models.Model):
         with transaction.atomic():
             team = Team.objects.select_for_update().get(pk=self.pk)
             new = team.available_staff + delta
+            if new < 0:
+                raise TransitionError(f"No {team.name} staff are left to take away.")
             in_session = team.visits.filter(status=Visit.Status.IN_SESSION).count()
             if new < in_session:
                 raise TransitionError(

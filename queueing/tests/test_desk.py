@@ -478,3 +478,13 @@ def test_it_shows_nothing_to_a_user_without_the_desk_on_a_changed_poll(client, c
     response = client.get(reverse("queueing:poll"), {"v": "-1"})
     assert response.status_code == 403
     assert "Zoë" not in response.text
+
+
+def test_it_says_plainly_when_no_staff_are_left_to_take_away(leader_client, librarian):
+    leader_client.post(reverse("queueing:staffing", args=["librarian"]), {"delta": "-1"})
+    librarian.refresh_from_db()
+    assert librarian.available_staff == 0
+    assert not StaffingChange.objects.exists()
+    assert "No Librarian staff are left to take away." in (
+        leader_client.get(reverse("queueing:desk")).text
+    )
