@@ -1,4 +1,5 @@
 import re
+import unicodedata
 
 from django import forms
 from django.conf import settings
@@ -7,16 +8,26 @@ from django.urls import reverse_lazy
 
 from .models import EnquiryType, Team, Visit
 
-# Letters in any script first, then letters, spaces and the punctuation real names use
-# (O'Brien, Anne-Marie, J. Smith). Markup and formula starters (<, =, +, @) are refused
-# here, and everything is escaped on output besides.
-NAME_RE = re.compile(r"^[^\W\d_](?:[^\W\d_]|[ '’.,()-])*$")
-UNIT_CODE_RE = re.compile(r"^[A-Z]{2,6}\d{3,5}[A-Z]?$")
+# Punctuation real names use (O'Brien, Anne-Marie, J. Smith); with letters and marks of
+# any script, that is all a name may hold. Markup and formula starters (<, =, +, @) are
+# refused here, and everything is escaped on output besides.
+NAME_PUNCTUATION = frozenset(" '’.,()-")
+# ASCII digits only: other scripts' digits would be stored as typed and then missed by
+# duplicate checks, look-ups and reports.
+UNIT_CODE_RE = re.compile(r"^[A-Z]{2,6}[0-9]{3,5}[A-Z]?$")
+
+
+def is_plausible_name(name: str) -> bool:
+    """A letter first, then letters, combining marks (Devanagari vowel signs, a
+    decomposed "ë") or name punctuation."""
+    if not name or not unicodedata.category(name[0]).startswith("L"):
+        return False
+    return all(unicodedata.category(char)[0] in "LM" or char in NAME_PUNCTUATION for char in name)
 
 
 def clean_student_number(value: str) -> str:
     number = re.sub(r"\s+", "", value or "")
-    if not re.fullmatch(settings.RESQ_STUDENT_NUMBER_PATTERN, number):
+    if not re.fullmatch(settings.RESQ_STUDENT_NUMBER_PATTERN, number, flags=re.ASCII):
         raise ValidationError(
             f"Enter the Student Number as {settings.RESQ_STUDENT_NUMBER_HELP}.",
             code="student_number",
@@ -80,8 +91,10 @@ class VisitDetailsForm(forms.ModelForm):
             self.fields[first].widget.attrs["autofocus"] = True
 
     def clean_student_name(self) -> str:
-        name = " ".join(self.cleaned_data["student_name"].split())
-        if not NAME_RE.fullmatch(name):
+        # One form for one name: "Zoë" typed as e + combining diaeresis is stored
+        # composed, so duplicate checks and look-ups find it.
+        name = unicodedata.normalize("NFC", " ".join(self.cleaned_data["student_name"].split()))
+        if not is_plausible_name(name):
             raise ValidationError(
                 "Student Name can hold letters, spaces, hyphens and apostrophes only.",
                 code="student_name",
@@ -144,11 +157,17 @@ class EditVisitForm(VisitDetailsForm):
     """Correct a visit; the team can change (a transfer) only while the student waits."""
 
     def __init__(self, *args, **kwargs) -> None:
+        # The dialog sits on the same page as the add form: its own ids, so each
+        # label points at its own field.
+        kwargs.setdefault("auto_id", "id_edit_%s")
         super().__init__(*args, **kwargs)
+        # A visit keeps its team and enquiry type even if those were retired since.
+        self.fields["team"].queryset = Team.objects.filter(is_active=True) | Team.objects.filter(
+            pk=self.instance.team_id
+        )
         if self.instance.status != Visit.Status.WAITING:
             self.fields["team"].disabled = True
             self.fields["team"].help_text = "Only a waiting student can change team."
-        # A visit keeps its enquiry type even if that type was retired since.
         self.fields["enquiry_type"].queryset = EnquiryType.objects.filter(
             is_active=True
         ) | EnquiryType.objects.filter(pk=self.instance.enquiry_type_id)

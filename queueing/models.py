@@ -329,15 +329,8 @@ class Visit(models.Model):
             team = Team.objects.select_for_update().get(pk=self.team_id)
             if add_staff:
                 team.change_staffing(+1, by=by)
-            in_session = team.visits.filter(status=Visit.Status.IN_SESSION).count()
-            if in_session >= team.available_staff and self._is_waiting_in(team):
-                staff = team.available_staff
-                raise StaffingLimitReached(
-                    f"All {staff} {team.name} staff available "
-                    f"{'are' if staff != 1 else 'is'} in a session. "
-                    "Add a staff member to start another.",
-                    team=team,
-                )
+            if self._is_waiting_in(team):
+                self._check_free_staff(team)
             self._move(
                 by=by,
                 action=VisitEvent.Action.STARTED,
@@ -348,6 +341,23 @@ class Visit(models.Model):
                 # another team whose staffing we did not check.
                 extra_filter=Q(team_id=team.pk),
             )
+
+    @staticmethod
+    def _check_free_staff(team: Team) -> None:
+        """Refuse another session when every available staff member is in one.
+        The caller holds the team row lock, so the count cannot move under us."""
+        in_session = team.visits.filter(status=Visit.Status.IN_SESSION).count()
+        if in_session >= team.available_staff:
+            staff = team.available_staff
+            if staff == 0:
+                message = f"No {team.name} staff are available. Add a staff member to start."
+            else:
+                message = (
+                    f"All {staff} {team.name} staff available "
+                    f"{'are' if staff != 1 else 'is'} in a session. "
+                    "Add a staff member to start another."
+                )
+            raise StaffingLimitReached(message, team=team)
 
     def _is_waiting_in(self, team: Team) -> bool:
         """Whether the visit is still waiting in this team: if not, the stale message
@@ -412,6 +422,9 @@ class Visit(models.Model):
         window_start = timezone.now() - timedelta(seconds=settings.RESQ_UNDO_WINDOW_SECONDS)
         with transaction.atomic():
             if self.status == Visit.Status.FINISHED:
+                # Back in session takes a staff member again: the same check as a start.
+                team = Team.objects.select_for_update().get(pk=self.team_id)
+                self._check_free_staff(team)
                 self._move(
                     by=by,
                     action=VisitEvent.Action.FINISH_UNDONE,

@@ -19,6 +19,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import reswap, retarget
 
 from .forms import AddVisitForm, EditVisitForm, RemoveVisitForm, StaffingForm, StudentLookupForm
@@ -30,8 +31,9 @@ desk_permission = permission_required("queueing.use_desk", raise_exception=True)
 
 
 def desk_view(view: Callable) -> Callable:
-    """Desk pages show student data: only desk staff, and never cached."""
-    return never_cache(desk_permission(view))
+    """Desk pages show student data: only desk staff, never cached, and varying by
+    HX-Request since the same URL answers with a page or a fragment."""
+    return vary_on_headers("HX-Request")(never_cache(desk_permission(view)))
 
 
 def board_context(request: HttpRequest, *, version: int | None = None) -> dict:
