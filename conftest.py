@@ -1,7 +1,17 @@
 import pytest
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 
 from queueing.tests.factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    # Each test database starts the board version again; boards cached by an earlier
+    # test under the same version must not be served.
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

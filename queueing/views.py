@@ -13,6 +13,7 @@ from itertools import groupby
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -26,6 +27,8 @@ from .forms import AddVisitForm, EditVisitForm, RemoveVisitForm, StaffingForm, S
 from .models import Board, StaffingLimitReached, Team, TransitionError, Visit
 
 DESK = "queueing/desk.html"
+# A version's board never changes, so this only bounds memory, not staleness.
+BOARD_CACHE_SECONDS = 10 * 60
 
 desk_permission = permission_required("queueing.use_desk", raise_exception=True)
 
@@ -71,21 +74,41 @@ def board_context(request: HttpRequest, *, version: int | None = None) -> dict:
     }
 
 
-def _board_response(
-    request: HttpRequest, *extra_partials: str, board_oob: bool = False
-) -> HttpResponse:
-    """The board, then the messages region and any other partials out of band.
+def board_html(request: HttpRequest, *, version: int | None = None) -> tuple[int, str]:
+    """The board fragment for htmx screens, rendered once per board version.
 
-    `board_oob` is for responses whose main target is not the board (the add form).
+    When something changes, every open screen asks for the new board within two
+    seconds; rendering it once per screen would cost hundreds of renders per change.
+    The fragment depends on nothing but the version: no CSRF token (htmx sends the
+    token in a header from the page), no per-user content, and timers that the
+    browser recomputes from their start times the moment they arrive.
     """
-    context = board_context(request)
-    html = render_to_string(f"{DESK}#board", {**context, "oob": board_oob}, request)
+    if version is None:
+        version = Board.current_version()
+    key = f"resq:board:{version}"
+    html = cache.get(key)
+    if html is None:
+        context = board_context(request, version=version)
+        html = render_to_string(f"{DESK}#board", {**context, "shared": True})
+        cache.set(key, html, timeout=BOARD_CACHE_SECONDS)
+    return version, html
+
+
+def _fragment_response(html: str, version: int) -> HttpResponse:
+    response = HttpResponse(html)
+    response["X-Board-Version"] = str(version)
+    # Timers tick from the server's clock: the browser corrects its own by this.
+    response["X-Server-Now"] = timezone.now().isoformat()
+    return response
+
+
+def _board_response(request: HttpRequest, *extra_partials: str) -> HttpResponse:
+    """The board, then the messages region and any other partials out of band."""
+    version, html = board_html(request)
     html += render_to_string(f"{DESK}#messages", {"oob": True}, request)
     for name in extra_partials:
         html += render_to_string(name, {"oob": True}, request)
-    response = HttpResponse(html)
-    response["X-Board-Version"] = str(context["board_version"])
-    return response
+    return _fragment_response(html, version)
 
 
 def _done(request: HttpRequest, *extra_partials: str) -> HttpResponse:
@@ -124,10 +147,7 @@ def poll(request: HttpRequest) -> HttpResponse:
         return HttpResponse(status=204)
     if not request.user.has_perm("queueing.use_desk"):
         return HttpResponse(status=403)
-    context = board_context(request, version=version)
-    response = HttpResponse(render_to_string(f"{DESK}#board", context, request))
-    response["X-Board-Version"] = str(context["board_version"])
-    return response
+    return _fragment_response(*reversed(board_html(request, version=version)))
 
 
 @require_POST
@@ -150,8 +170,9 @@ def add_visit(request: HttpRequest) -> HttpResponse:
     )
     messages.success(request, f"{visit.student_name} added to the {visit.team.queue_label}.")
     if request.htmx:
-        # A fresh, empty form for the next student, with the board out of band.
-        response = _board_response(request, board_oob=True)
+        # A fresh, empty form for the next student; the form's hx-select-oob takes
+        # the board out of the response and swaps it in place.
+        response = _board_response(request)
         response.content = (
             render_to_string(f"{DESK}#add-form", {"form": AddVisitForm()}, request).encode()
             + response.content

@@ -122,6 +122,7 @@ def test_it_keeps_the_board_query_count_constant(leader_client, studysmarter, li
 
 def test_it_renders_a_changed_board_in_six_queries_whatever_the_queue(leader_client):
     def poll_queries():
+        Board.bump()
         with CaptureQueriesContext(connection) as queries:
             response = leader_client.get(reverse("queueing:poll"), {"v": "-1"})
         assert response.status_code == 200
@@ -131,6 +132,31 @@ def test_it_renders_a_changed_board_in_six_queries_whatever_the_queue(leader_cli
     VisitFactory.create_batch(40)
     # Session, user, version, permissions, teams, visits.
     assert few == poll_queries() <= 6
+
+
+def test_it_renders_each_board_version_once_for_every_screen(client, leader, other_leader):
+    VisitFactory(student_name="Zoë Ng")
+    Board.bump()
+    client.force_login(leader)
+    first = client.get(reverse("queueing:poll"), {"v": "-1"})
+    client.force_login(other_leader)
+    with CaptureQueriesContext(connection) as queries:
+        second = client.get(reverse("queueing:poll"), {"v": "-1"})
+    assert second.content == first.content
+    assert "Zoë Ng" in second.text
+    assert "csrfmiddlewaretoken" not in second.text
+    # Session, user, version, permissions: no team or visit query, no rendering.
+    assert len(queries) == 4
+    assert second["X-Server-Now"]
+
+
+def test_it_never_serves_an_old_board_for_a_new_version(leader_client, leader):
+    visit = VisitFactory(student_name="Zoë Ng")
+    leader_client.get(reverse("queueing:poll"), {"v": "-1"})
+    visit.remove(by=leader, outcome=Visit.Outcome.CANCELLED)
+    response = leader_client.get(reverse("queueing:poll"), {"v": "-1"})
+    queue = response.text[response.text.index("STUDYSmarter Queue") :]
+    assert "Zoë Ng" not in queue[: queue.index("Librarian Queue")]
 
 
 def _any_user():
@@ -161,10 +187,11 @@ def test_it_answers_htmx_with_a_fresh_form_the_board_and_the_message(leader_clie
     response = leader_client.post(reverse("queueing:add"), add_data(), headers=htmx_headers)
     assert response.status_code == 200
     text = response.text
-    assert text.startswith('\n<form id="add-form"') or text.lstrip().startswith(
-        '<form id="add-form"'
-    )
-    assert 'id="board"' in text
+    assert text.lstrip().startswith('<form id="add-form"')
+    # The form is swapped in place; the board (taken by the form's hx-select-oob) and
+    # the message go out of band.
+    assert 'hx-select-oob="#board"' in text[: text.index(">")]
+    assert '<section id="board"' in text
     assert (
         'id="messages" class="messages" role="status" aria-live="polite" hx-swap-oob="true"' in text
     )

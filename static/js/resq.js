@@ -13,11 +13,9 @@
     return document.getElementById("board");
   }
 
-  function readServerClock() {
-    const el = board();
-    if (el && el.dataset.serverNow) {
-      clockOffset = Date.parse(el.dataset.serverNow) - Date.now();
-    }
+  function setServerClock(iso) {
+    const serverNow = Date.parse(iso || "");
+    if (!isNaN(serverNow)) clockOffset = serverNow - Date.now();
   }
 
   function formatElapsed(ms) {
@@ -109,12 +107,17 @@
     if (isPoll(evt)) offline();
   });
 
+  // Boards arrive rendered once per version for every screen, so their timers may be
+  // seconds old: correct the clock and redraw them before the browser paints.
+  document.addEventListener("htmx:afterSwap", function (evt) {
+    if (evt.detail.xhr) setServerClock(evt.detail.xhr.getResponseHeader("X-Server-Now"));
+    tick();
+  });
+
   document.addEventListener("htmx:afterSettle", function (evt) {
     const target = evt.detail.target;
     if (!target) return;
     if (target.id === "board") {
-      readServerClock();
-      tick();
       if (ownAction) {
         ownAction = false;
         // The button just pressed may have left with its row: keep keyboard users
@@ -173,7 +176,8 @@
   );
 
   document.addEventListener("DOMContentLoaded", function () {
-    readServerClock();
+    const desk = document.querySelector("[data-server-now]");
+    if (desk) setServerClock(desk.dataset.serverNow);
     tick();
     if (board()) {
       lastSync = new Date();
