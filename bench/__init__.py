@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that measure the desk under load and print figures."""
