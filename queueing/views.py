@@ -156,7 +156,13 @@ def add_visit(request: HttpRequest) -> HttpResponse:
     form = AddVisitForm(request.POST)
     if not form.is_valid():
         if request.htmx:
-            return render(request, f"{DESK}#add-form", {"form": form})
+            # The form with its errors, and an emptied messages region so that an
+            # earlier "added" message does not stand beside them.
+            response = render(request, f"{DESK}#add-form", {"form": form})
+            response.content += render_to_string(
+                f"{DESK}#messages", {"oob": True}, request
+            ).encode()
+            return response
         context = board_context(request)
         context["form"] = form
         context["poll_ms"] = int(settings.RESQ_POLL_SECONDS * 1000)

@@ -515,3 +515,15 @@ def test_it_says_plainly_when_no_staff_are_left_to_take_away(leader_client, libr
     assert "No Librarian staff are left to take away." in (
         leader_client.get(reverse("queueing:desk")).text
     )
+
+
+def test_it_clears_an_earlier_message_when_an_add_fails(leader_client, htmx_headers):
+    leader_client.post(reverse("queueing:add"), add_data(), headers=htmx_headers)
+    response = leader_client.post(
+        reverse("queueing:add"), add_data(student_name=""), headers=htmx_headers
+    )
+    assert "Enter the Student Name." in response.text
+    messages_region = response.text[response.text.index('<div id="messages"') :]
+    assert 'hx-swap-oob="true"' in messages_region[: messages_region.index(">")]
+    assert "added to the" not in messages_region
+    assert Visit.objects.count() == 1

@@ -47,8 +47,18 @@
   function setSyncStatus(state, text) {
     const el = document.getElementById("sync-status");
     if (!el) return;
+    const wasOffline = el.dataset.state === "offline";
     el.dataset.state = state;
     el.textContent = text;
+    const alert = document.getElementById("sync-alert");
+    if (!alert) return;
+    if (state === "offline" && !wasOffline) {
+      alert.textContent = "Cannot reach the server: this board may be out of date.";
+    } else if (state === "ok" && wasOffline) {
+      alert.textContent = "";
+      const announcer = document.getElementById("board-announcer");
+      if (announcer) announcer.textContent = "Connection restored: the board is up to date.";
+    }
   }
 
   function timeOfDay(date) {
