@@ -53,5 +53,11 @@ def leader_client(client, leader):
 
 
 @pytest.fixture
+def manager_client(client, manager):
+    client.force_login(manager)
+    return client
+
+
+@pytest.fixture
 def htmx_headers():
     return {"HX-Request": "true", "HX-Current-URL": "http://testserver/desk/"}

@@ -16,8 +16,8 @@ from django.shortcuts import resolve_url
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
-from queueing.models import Board, StaffingChange, Team, Visit, VisitEvent
-from queueing.tests.factories import UserFactory, VisitFactory
+from queueing.models import Board, Visit
+from queueing.tests.factories import UserFactory, VisitFactory, db_state
 
 pytestmark = pytest.mark.django_db
 
@@ -152,16 +152,6 @@ def samples(db):
     return SampleValues(visit, UserFactory(username="someone"))
 
 
-def _db_state() -> dict:
-    return {
-        "visits": list(Visit.objects.order_by("pk").values()),
-        "events": VisitEvent.objects.count(),
-        "staffing_changes": StaffingChange.objects.count(),
-        "staffing": list(Team.objects.order_by("pk").values_list("pk", "available_staff")),
-        "board": Board.current_version(),
-    }
-
-
 def _login_redirect(url: str) -> str:
     return f"{resolve_url(settings.LOGIN_URL)}?next={quote(url, safe='/')}"
 
@@ -202,14 +192,14 @@ def test_it_builds_a_url_for_every_checked_pattern(samples):
 @pytest.mark.parametrize("route", CHECKED)
 def test_it_sends_anonymous_users_to_the_login_page(client, samples, route):
     url = samples.url_for(route)
-    before = _db_state()
+    before = db_state()
 
     for method in (client.get, client.post):
         response = method(url)
         assert response.status_code == 302, f"{method.__name__.upper()} {url}"
         assert_lands_on_the_login_page(client, response["Location"], url)
 
-    assert _db_state() == before
+    assert db_state() == before
 
 
 @pytest.mark.parametrize("route", HTMX_CHECKED)
@@ -217,7 +207,7 @@ def test_it_sends_anonymous_htmx_requests_to_the_login_page_with_hx_redirect(
     client, samples, route
 ):
     url = samples.url_for(route)
-    before = _db_state()
+    before = db_state()
 
     for method in (client.get, client.post):
         response = method(url, headers={"HX-Request": "true"})
@@ -228,7 +218,7 @@ def test_it_sends_anonymous_htmx_requests_to_the_login_page_with_hx_redirect(
         assert response.content == b""
         assert "Location" not in response
 
-    assert _db_state() == before
+    assert db_state() == before
 
 
 def test_it_sends_an_expired_board_back_to_the_board_after_login(client, htmx_headers):
@@ -347,7 +337,7 @@ DESK_ROUTES = [r for r in ROUTES if (r.name or "").startswith("queueing:")]
 def test_it_refuses_the_desk_to_a_coordinator(client, coordinator, samples, route):
     client.force_login(coordinator)
     url = samples.url_for(route)
-    before = _db_state()
+    before = db_state()
 
     answers = {}
     for method in ("get", "post"):
@@ -360,7 +350,7 @@ def test_it_refuses_the_desk_to_a_coordinator(client, coordinator, samples, rout
     # the method the endpoint serves: never a page, a redirect or a write.
     assert set(answers.values()) <= {403, 405}, answers
     assert 403 in answers.values(), answers
-    assert _db_state() == before
+    assert db_state() == before
 
 
 def test_it_tells_a_coordinator_only_that_nothing_changed(client, coordinator):

@@ -2,7 +2,7 @@ import factory
 from django.utils import timezone
 
 from accounts.models import User
-from queueing.models import EnquiryType, Team, Visit
+from queueing.models import Board, EnquiryType, StaffingChange, Team, Visit, VisitEvent
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -45,3 +45,15 @@ class VisitFactory(factory.django.DjangoModelFactory):
     team = factory.LazyFunction(lambda: Team.objects.get(slug="studysmarter"))
     enquiry_type = factory.LazyFunction(lambda: EnquiryType.objects.get(name="Essay"))
     arrived_at = factory.LazyFunction(timezone.now)
+
+
+def db_state() -> dict:
+    """Everything a desk action could change: equal before and after means nothing was
+    written."""
+    return {
+        "visits": list(Visit.objects.order_by("pk").values()),
+        "events": VisitEvent.objects.count(),
+        "staffing_changes": StaffingChange.objects.count(),
+        "staffing": list(Team.objects.order_by("pk").values_list("pk", "available_staff")),
+        "board": Board.current_version(),
+    }

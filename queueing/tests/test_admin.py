@@ -83,12 +83,6 @@ def with_times(data: dict, **times: datetime | None) -> dict:
 
 
 @pytest.fixture
-def manager_client(client, manager):
-    client.force_login(manager)
-    return client
-
-
-@pytest.fixture
 def board():
     Board.objects.get_or_create(pk=1)
     return lambda: Board.current_version()

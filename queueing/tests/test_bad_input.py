@@ -15,8 +15,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
 
-from queueing.models import MAX_STAFF, Board, EnquiryType, StaffingChange, Team, Visit, VisitEvent
-from queueing.tests.factories import EnquiryTypeFactory, TeamFactory, VisitFactory
+from queueing.models import MAX_STAFF, EnquiryType, Team, Visit
+from queueing.tests.factories import EnquiryTypeFactory, TeamFactory, VisitFactory, db_state
 
 pytestmark = pytest.mark.django_db
 
@@ -57,16 +57,6 @@ def form_data(team, essay) -> dict:
         "unit_code": "CITS3200",
         "team": str(team.pk),
         "enquiry_type": str(essay.pk),
-    }
-
-
-def db_state() -> dict:
-    return {
-        "visits": list(Visit.objects.order_by("pk").values()),
-        "events": VisitEvent.objects.count(),
-        "staffing_changes": StaffingChange.objects.count(),
-        "staffing": list(Team.objects.order_by("pk").values_list("pk", "available_staff")),
-        "board": Board.current_version(),
     }
 
 
