@@ -11,7 +11,7 @@ lock from its first statement and the check-then-write is still serial.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -400,6 +400,13 @@ class Visit(models.Model):
                 to_status=Visit.Status.REMOVED,
                 changes={"ended_at": timezone.now(), "ended_by": by, "outcome": outcome},
             )
+
+    @property
+    def undo_until(self) -> datetime | None:
+        """When the undo of a finish or removal stops being offered."""
+        if self.ended_at is None:
+            return None
+        return self.ended_at + timedelta(seconds=settings.RESQ_UNDO_WINDOW_SECONDS)
 
     def can_undo_end(self, *, now=None) -> bool:
         now = now or timezone.now()

@@ -348,3 +348,19 @@ def test_it_ticks_the_wait_and_colours_it_after_ten_minutes(desk_page, leader):
     first = timer.inner_text()
     expect(timer).not_to_have_text(first, timeout=2_500)
     assert timer.inner_text() > first
+
+
+def test_it_stops_offering_an_undo_when_its_window_closes(desk_page, leader, settings):
+    visit = VisitFactory(student_name="Ivy Park")
+    visit.remove(by=leader, outcome=Visit.Outcome.NO_SHOW)
+    # Two seconds of the window left, and nothing else will change the board.
+    Visit.objects.filter(pk=visit.pk).update(
+        ended_at=timezone.now() - timedelta(seconds=settings.RESQ_UNDO_WINDOW_SECONDS - 2)
+    )
+    page = desk_page(leader)
+    undo = page.get_by_role("button", name="Undo for Ivy Park")
+    expect(undo).to_be_visible()
+    expect(undo).to_have_count(0, timeout=5_000)
+    expect(page.get_by_role("heading", name=re.compile("Just finished or removed"))).to_have_count(
+        0
+    )

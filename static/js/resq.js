@@ -33,6 +33,14 @@
 
   function tick() {
     const now = Date.now() + clockOffset;
+    // An undo is offered only within its window; the board may not change for longer.
+    document.querySelectorAll("[data-undo-until]").forEach(function (el) {
+      if (now > Date.parse(el.dataset.undoUntil)) {
+        const section = el.closest("section");
+        el.remove();
+        if (section && !section.querySelector("[data-undo-until]")) section.remove();
+      }
+    });
     document.querySelectorAll(".timer[data-since]").forEach(function (el) {
       const elapsed = now - Date.parse(el.dataset.since);
       el.textContent = formatElapsed(elapsed);
