@@ -20,7 +20,8 @@ setup: .venv/.synced
 
 run: setup
 	$(UV) run python manage.py migrate --noinput
-	$(UV) run python manage.py demo_data --if-empty
+	$(UV) run python manage.py demo_terms
+	$(UV) run python manage.py demo_data --if-empty --weeks 40
 	@echo; echo "  ResQ is at http://$(HOST):$(PORT)/"; echo
 	$(UV) run python manage.py runserver $(HOST):$(PORT)
 
