@@ -117,6 +117,8 @@ class StaffingChange(models.Model):
     class Meta:
         ordering = ["-at", "-pk"]
         get_latest_by = "at"
+        # Utilisation reads each team's changes in a period and the one before it.
+        indexes = [models.Index(fields=["team", "at"], name="staffing_team_at_idx")]
 
     def __str__(self) -> str:
         return f"{self.team}: {self.available} available"
@@ -227,6 +229,8 @@ class Visit(models.Model):
         indexes = [
             models.Index(fields=["status", "team", "arrived_at"], name="visit_board_idx"),
             models.Index(fields=["ended_at"], name="visit_ended_idx"),
+            # Reports filtered by team over a range of days.
+            models.Index(fields=["team", "arrived_at"], name="visit_team_arrived_idx"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -1,0 +1,471 @@
+"""Usage metrics over a filtered set of visits, each a bounded number of SQL queries.
+
+Every "day", "weekday" and "hour" is local to the service (settings.TIME_ZONE): a visit
+at 23:30 UTC is the next day in Perth. Removed students are never counted as served.
+
+Percentiles are not portable SQL (PostgreSQL has percentile_cont, SQLite has nothing),
+so the database groups durations into a histogram of whole seconds and Python reads the
+median and 90th percentile from that histogram. Its size is bounded by the number of
+distinct seconds a wait can take, not by the number of visits. Percentiles use linear
+interpolation between the two nearest ranks (the same definition as PostgreSQL's
+percentile_cont and numpy's default): position p × (n − 1) in the sorted waits.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import NotSupportedError
+from django.db.models import (
+    Count,
+    DateTimeField,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import (
+    Coalesce,
+    ExtractHour,
+    ExtractIsoWeekDay,
+    Greatest,
+    Least,
+    TruncDate,
+)
+from django.utils import timezone
+
+from queueing.models import StaffingChange, Team, Visit
+from reporting.models import Term
+
+WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+#: The hours a chart shows when there is nothing to show, so it still has axes.
+DEFAULT_HOURS = [10, 11]
+#: Wait distribution: 5-minute buckets up to an hour, then one open bucket.
+BUCKET_MINUTES = 5
+BUCKET_COUNT = 12
+STILL_OPEN = "Still open"
+OPEN_STATUSES = [Visit.Status.WAITING, Visit.Status.IN_SESSION]
+
+Histogram = dict[int, int]  # whole seconds -> number of visits
+
+
+def local_tz() -> tzinfo:
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=local_tz())
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Which visits a report covers: local days start..end inclusive, and a team."""
+
+    start: date
+    end: date
+    team: Team | None = None
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError("A report's last day must be on or after its first day.")
+
+    @property
+    def bounds(self) -> tuple[datetime, datetime]:
+        """[start 00:00 local, end + 1 day 00:00 local): a half-open UTC-comparable range."""
+        return local_midnight(self.start), local_midnight(self.end + timedelta(days=1))
+
+    def visits(self) -> QuerySet[Visit]:
+        begin, end = self.bounds
+        visits = Visit.objects.filter(arrived_at__gte=begin, arrived_at__lt=end)
+        if self.team is not None:
+            visits = visits.filter(team=self.team)
+        return visits
+
+    def previous(self) -> Filter:
+        return self.shifted(-len(self.days))
+
+    def shifted(self, days: int) -> Filter:
+        step = timedelta(days=days)
+        return Filter(self.start + step, self.end + step, self.team)
+
+    @property
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
+
+
+# --- portable SQL pieces -----------------------------------------------------------
+
+
+class SecondsBetween(Func):
+    """Whole seconds from one datetime expression to another, on PostgreSQL and SQLite.
+
+    Django cannot extract a number from a duration on SQLite, and an interval cannot be
+    cast to a number on PostgreSQL, so each backend gets its own small expression.
+    """
+
+    arity = 2
+    output_field = IntegerField()
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list]:
+        raise NotSupportedError("SecondsBetween supports PostgreSQL and SQLite only.")
+
+    def _parts(self, compiler: Any, connection: Any) -> tuple[str, str, list]:
+        start, end = self.get_source_expressions()
+        start_sql, start_params = compiler.compile(start)
+        end_sql, end_params = compiler.compile(end)
+        return start_sql, end_sql, [*end_params, *start_params]
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list]:
+        start_sql, end_sql, params = self._parts(compiler, connection)
+        return f"CAST(ROUND(EXTRACT(EPOCH FROM ({end_sql} - {start_sql}))) AS integer)", params
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list]:
+        start_sql, end_sql, params = self._parts(compiler, connection)
+        # julianday() is a float of days; rounding to the second absorbs its error.
+        return (
+            f"CAST(ROUND((julianday({end_sql}) - julianday({start_sql})) * 86400) AS integer)",
+            params,
+        )
+
+
+def _at(moment: datetime) -> Value:
+    return Value(moment, output_field=DateTimeField())
+
+
+WAIT = SecondsBetween(F("arrived_at"), F("started_at"))
+SESSION = SecondsBetween(F("started_at"), F("ended_at"))
+
+
+# --- histogram arithmetic (bounded data, in Python) --------------------------------
+
+
+def _value_at(histogram: Histogram, rank: int) -> int:
+    """The value at a 0-based rank of the sorted data the histogram counts."""
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen > rank:
+            return value
+    raise IndexError(rank)
+
+
+def _percentile(histogram: Histogram, fraction: float) -> float | None:
+    """The value at `fraction` of the sorted data, interpolating between ranks."""
+    total = sum(histogram.values())
+    if total == 0:
+        return None
+    position = fraction * (total - 1)
+    lower = _value_at(histogram, math.floor(position))
+    upper = _value_at(histogram, math.ceil(position))
+    return lower + (upper - lower) * (position - math.floor(position))
+
+
+def _minutes(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 60, 1)
+
+
+def _stats(histogram: Histogram) -> dict[str, Any]:
+    return {
+        "count": sum(histogram.values()),
+        "median": _minutes(_percentile(histogram, 0.5)),
+        "p90": _minutes(_percentile(histogram, 0.9)),
+        "max": _minutes(max(histogram) if histogram else None),
+    }
+
+
+def _histogram(visits: QuerySet[Visit], seconds: Func) -> Histogram:
+    rows = visits.values(seconds=seconds).annotate(n=Count("pk")).order_by()
+    return {row["seconds"]: row["n"] for row in rows}
+
+
+def _started(f: Filter) -> QuerySet[Visit]:
+    return f.visits().filter(started_at__isnull=False)
+
+
+# --- the metrics -------------------------------------------------------------------
+
+
+def visit_counts(f: Filter) -> dict[str, int]:
+    """1 query."""
+    return f.visits().aggregate(
+        visits=Count("pk"),
+        served=Count("pk", filter=Q(status=Visit.Status.FINISHED)),
+        removed=Count("pk", filter=Q(status=Visit.Status.REMOVED)),
+        open=Count("pk", filter=Q(status__in=OPEN_STATUSES)),
+        unique_students=Count("student_number", distinct=True),
+    )
+
+
+def visits_per_day(f: Filter) -> list[dict[str, Any]]:
+    """1 query; every day of the range, zeros included."""
+    rows = (
+        f.visits()
+        .values(day=TruncDate("arrived_at", tzinfo=local_tz()))
+        .annotate(
+            served=Count("pk", filter=Q(status=Visit.Status.FINISHED)),
+            removed=Count("pk", filter=Q(status=Visit.Status.REMOVED)),
+            open=Count("pk", filter=Q(status__in=OPEN_STATUSES)),
+            total=Count("pk"),
+        )
+        .order_by("day")
+    )
+    by_day = {row["day"]: row for row in rows}
+    empty = {"served": 0, "removed": 0, "open": 0, "total": 0}
+    return [{**empty, **by_day.get(day, {}), "day": day} for day in f.days]
+
+
+def outcomes(f: Filter) -> list[tuple[str, int]]:
+    """1 query; every outcome in Visit.Outcome order, then the visits still open."""
+    counts = f.visits().aggregate(
+        **{value: Count("pk", filter=Q(outcome=value)) for value in Visit.Outcome.values},
+        open=Count("pk", filter=Q(status__in=OPEN_STATUSES)),
+    )
+    rows = [(label, counts[value]) for value, label in Visit.Outcome.choices]
+    return [*rows, (STILL_OPEN, counts["open"])]
+
+
+def wait_stats(f: Filter) -> dict[str, Any]:
+    """1 query; waits of the visits that started a session, in minutes."""
+    return _stats(_histogram(_started(f), WAIT))
+
+
+def wait_distribution(f: Filter) -> list[tuple[str, int]]:
+    """1 query; 5-minute buckets (a wait of exactly 5:00 is in "5–10"), then "60+"."""
+    counts = [0] * (BUCKET_COUNT + 1)
+    for seconds, n in _histogram(_started(f), WAIT).items():
+        counts[min(max(seconds, 0) // (BUCKET_MINUTES * 60), BUCKET_COUNT)] += n
+    labels = [f"{i * BUCKET_MINUTES}–{(i + 1) * BUCKET_MINUTES}" for i in range(BUCKET_COUNT)]
+    labels.append(f"{BUCKET_COUNT * BUCKET_MINUTES}+")
+    return list(zip(labels, counts, strict=True))
+
+
+def session_stats(f: Filter) -> dict[str, Any]:
+    """1 query; lengths of finished sessions, in minutes."""
+    return _stats(_histogram(f.visits().filter(status=Visit.Status.FINISHED), SESSION))
+
+
+def _hourly_waits(f: Filter, *keys: str) -> tuple[Counter, dict[tuple, Histogram]]:
+    """Arrivals and wait histograms per local (weekday, hour) cell, in one query.
+
+    Visits never started group under a null wait: they count as arrivals only.
+    """
+    tz = local_tz()
+    fields = {
+        "weekday": ExtractIsoWeekDay("arrived_at", tzinfo=tz),
+        "hour": ExtractHour("arrived_at", tzinfo=tz),
+    }
+    rows = (
+        f.visits()
+        .values(**{key: fields[key] for key in keys}, seconds=WAIT)
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    arrivals: Counter = Counter()
+    waits: dict[tuple, Histogram] = defaultdict(dict)
+    for row in rows:
+        cell = tuple(row[key] for key in keys)
+        arrivals[cell] += row["n"]
+        if row["seconds"] is not None:
+            waits[cell][row["seconds"]] = row["n"]
+    return arrivals, waits
+
+
+def arrivals_by_weekday_hour(f: Filter) -> dict[str, Any]:
+    """1 query; a weekday × local hour grid of arrivals and median waits."""
+    arrivals, waits = _hourly_waits(f, "weekday", "hour")
+    hours_seen = sorted({hour for _, hour in arrivals})
+    hours = list(range(hours_seen[0], hours_seen[-1] + 1)) if hours_seen else DEFAULT_HOURS
+    weekend = {day for day, _ in arrivals if day > 5}
+    numbers = [day for day in range(1, 8) if day <= 5 or day in weekend]
+    return {
+        "weekdays": [WEEKDAYS[day - 1] for day in numbers],
+        "hours": hours,
+        "counts": [[arrivals[(day, hour)] for hour in hours] for day in numbers],
+        "median_wait": [
+            [_minutes(_percentile(waits.get((day, hour), {}), 0.5)) for hour in hours]
+            for day in numbers
+        ],
+    }
+
+
+def wait_by_hour(f: Filter) -> list[dict[str, Any]]:
+    """1 query; one row per local hour that had arrivals."""
+    arrivals, waits = _hourly_waits(f, "hour")
+    return [
+        {
+            "hour": hour,
+            "arrivals": arrivals[(hour,)],
+            "median_wait": _minutes(_percentile(waits.get((hour,), {}), 0.5)),
+            "p90_wait": _minutes(_percentile(waits.get((hour,), {}), 0.9)),
+        }
+        for (hour,) in sorted(arrivals)
+    ]
+
+
+def _unit_counts(f: Filter) -> QuerySet:
+    return (
+        f.visits()
+        .exclude(unit_code="")
+        .values("unit_code")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "unit_code")
+    )
+
+
+def popular_units(f: Filter, limit: int = 10) -> list[tuple[str, int]]:
+    """1 query; most visited unit codes, ties alphabetical."""
+    return [(row["unit_code"], row["n"]) for row in _unit_counts(f)[:limit]]
+
+
+FACULTY_PREFIX = re.compile(r"[A-Z]+")
+
+
+def popular_faculties(f: Filter, limit: int = 10) -> list[tuple[str, int]]:
+    """1 query; visits by the letter prefix of the unit code (CITS3200 -> CITS).
+
+    Prefixes vary in length, which no portable SQL can cut, so the database counts per
+    unit code (a few hundred rows at most) and the prefixes are summed here.
+    """
+    totals: Counter = Counter()
+    for row in _unit_counts(f):
+        match = FACULTY_PREFIX.match(row["unit_code"].upper())
+        if match:
+            totals[match.group()] += row["n"]
+    return sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:limit]
+
+
+def enquiry_types(f: Filter) -> list[tuple[str, int]]:
+    """1 query; enquiry types that had visits, most first."""
+    rows = (
+        f.visits()
+        .values("enquiry_type__name")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "enquiry_type__name")
+    )
+    return [(row["enquiry_type__name"], row["n"]) for row in rows]
+
+
+def team_share(f: Filter) -> list[tuple[str, int]]:
+    """1 query; every active team in display order, whatever team the filter names."""
+    begin, end = f.bounds
+    teams = Team.objects.filter(is_active=True).annotate(
+        n=Count("visits", filter=Q(visits__arrived_at__gte=begin, visits__arrived_at__lt=end))
+    )
+    return [(team.name, team.n) for team in teams.order_by("display_order", "name")]
+
+
+def _staffed_seconds(
+    initial: int, changes: Iterable[tuple[datetime, int]], begin: datetime, end: datetime
+) -> float:
+    """The integral of available staff over [begin, end): a step function."""
+    total = 0.0
+    level, since = initial, begin
+    for at, available in changes:
+        if at >= end:
+            break
+        total += level * (at - since).total_seconds()
+        level, since = available, at
+    return total + level * max((end - since).total_seconds(), 0)
+
+
+def utilisation(f: Filter) -> list[dict[str, Any]]:
+    """3 queries: teams with their staffing at the start, changes within, session time.
+
+    Staffed minutes integrate `available` over the range (never past now: the future is
+    not staffed yet); session minutes sum the part of each session inside the range,
+    a running session counting up to now.
+    """
+    begin, end = f.bounds
+    end = min(end, timezone.now())
+    teams = Team.objects.filter(pk=f.team.pk) if f.team else Team.objects.filter(is_active=True)
+    changes_of_team = StaffingChange.objects.filter(team=OuterRef("pk"))
+    teams = teams.annotate(
+        # The value in force at the start: the last change before it, else what the
+        # first later change started from, else (no history at all) today's count.
+        before=Subquery(
+            changes_of_team.filter(at__lt=begin).order_by("-at", "-pk").values("available")[:1]
+        ),
+        after=Subquery(
+            changes_of_team.filter(at__gte=begin)
+            .order_by("at", "pk")
+            .annotate(was=F("available") - F("delta"))
+            .values("was")[:1]
+        ),
+    ).order_by("display_order", "name")
+    teams = list(teams)
+
+    changes: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
+    sessions: dict[int, int] = {}
+    if begin < end:
+        for team_id, at, available in (
+            StaffingChange.objects.filter(team__in=teams, at__gte=begin, at__lt=end)
+            .order_by("at", "pk")
+            .values_list("team_id", "at", "available")
+        ):
+            changes[team_id].append((at, available))
+        overlap = SecondsBetween(
+            Greatest("started_at", _at(begin)), Least(Coalesce("ended_at", _at(end)), _at(end))
+        )
+        sessions = dict(
+            Visit.objects.filter(
+                team__in=teams,
+                status__in=[Visit.Status.FINISHED, Visit.Status.IN_SESSION],
+                started_at__lt=end,
+            )
+            .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=begin))
+            .values("team")
+            .annotate(seconds=Sum(overlap))
+            .order_by()
+            .values_list("team", "seconds")
+        )
+
+    result = []
+    for team in teams:
+        initial = next(
+            value for value in (team.before, team.after, team.available_staff) if value is not None
+        )
+        staffed = _staffed_seconds(initial, changes[team.pk], begin, end) if begin < end else 0.0
+        in_session = float(sessions.get(team.pk) or 0)
+        result.append(
+            {
+                "team": team.name,
+                "staffed_minutes": round(staffed / 60, 1),
+                "session_minutes": round(in_session / 60, 1),
+                "utilisation": round(in_session / staffed, 3) if staffed else None,
+            }
+        )
+    return result
+
+
+def weekly_trend(term: Term, team: Team | None = None) -> list[tuple[int, int]]:
+    """2 queries (the term's breaks, visits per local day); (teaching week, visits).
+
+    A teaching week runs Monday to Sunday, cut at the term's last day.
+    """
+    weeks = term.teaching_weeks()
+    if not weeks:
+        return []
+    f = Filter(weeks[0][1], min(weeks[-1][1] + timedelta(days=6), term.last_day), team)
+    rows = (
+        f.visits()
+        .values(day=TruncDate("arrived_at", tzinfo=local_tz()))
+        .annotate(n=Count("pk"))
+        .order_by("day")
+    )
+    per_week: Counter = Counter()
+    for row in rows:
+        per_week[row["day"] - timedelta(days=row["day"].weekday())] += row["n"]
+    return [(number, per_week[monday]) for number, monday in weeks]
