@@ -9,6 +9,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="queueing:desk"), name="home"),
     path("accounts/", include("accounts.urls")),
     path("desk/", include("queueing.urls")),
+    path("reports/", include("reporting.urls")),
     # One login page for everyone: the admin's own form would sit beside it, outside
     # whatever protects accounts:login.
     path(

@@ -1,0 +1,255 @@
+import csv
+import io
+import json
+import re
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from queueing.models import Visit
+from queueing.tests.factories import TeamFactory, VisitFactory
+from reporting.models import Term, TermBreak
+
+pytestmark = pytest.mark.django_db
+
+URL = "/reports/"
+
+
+@pytest.fixture
+def coordinator_client(client, coordinator):
+    client.force_login(coordinator)
+    return client
+
+
+@pytest.fixture
+def semester():
+    term = Term.objects.create(
+        name="Semester 2 2026", first_day=date(2026, 7, 27), last_day=date(2026, 11, 6)
+    )
+    TermBreak.objects.create(term=term, first_day=date(2026, 9, 28), last_day=date(2026, 10, 2))
+    Term.objects.create(
+        name="Semester 1 2026", first_day=date(2026, 2, 23), last_day=date(2026, 6, 5)
+    )
+    return term
+
+
+def finished_visit(arrived: datetime, **kwargs) -> Visit:
+    return VisitFactory(
+        arrived_at=arrived,
+        started_at=arrived + timedelta(minutes=12),
+        ended_at=arrived + timedelta(minutes=30),
+        status=Visit.Status.FINISHED,
+        outcome=Visit.Outcome.FINISHED,
+        **kwargs,
+    )
+
+
+def visits_in_week_of_3_aug(n: int) -> None:
+    # 02:00 UTC is 10:00 in Perth.
+    for i in range(n):
+        finished_visit(datetime(2026, 8, 3 + i % 5, 2, i % 50, tzinfo=UTC))
+
+
+def figures(response) -> dict[str, dict]:
+    html = response.content.decode()
+    found = re.findall(
+        r'<script id="figure-([a-z-]+)" type="application/json">(.*?)</script>', html
+    )
+    return {name: json.loads(payload) for name, payload in found}
+
+
+def test_it_shows_coordinators_the_dashboard_with_charts(coordinator_client):
+    visits_in_week_of_3_aug(5)
+
+    response = coordinator_client.get(URL, {"view": "week", "day": "2026-08-05"})
+
+    assert response.status_code == 200
+    assert response["Cache-Control"].startswith("max-age=0")
+    assert "no-store" in response["Cache-Control"]
+    html = response.content.decode()
+    assert "Week of Mon 3 Aug 2026" in html
+    assert 'data-figure-id="figure-visits-per-day"' in html
+    assert "plotly/plotly.min.js" in html
+    plotted = figures(response)
+    assert set(plotted) >= {
+        "visits-per-day",
+        "popular-units",
+        "team-comparison",
+        "wait-distribution",
+        "peak-hours",
+        "outcomes",
+    }
+    served = plotted["visits-per-day"]["data"][0]
+    assert served["y"] == [1, 1, 1, 1, 1, 0, 0]
+    assert "<script>" not in html  # figures reach the page only through json_script
+
+
+def test_it_shows_managers_the_dashboard(client, manager):
+    client.force_login(manager)
+    assert client.get(URL).status_code == 200
+
+
+def test_it_links_data_analytics_in_the_navigation(coordinator_client):
+    html = coordinator_client.get(URL).content.decode()
+    assert 'href="/reports/" aria-current="page">Data Analytics</a>' in html
+
+
+def test_it_forbids_student_leaders(leader_client):
+    assert leader_client.get(URL).status_code == 403
+    assert leader_client.get(reverse("reporting:chart_csv", args=["outcomes"])).status_code == 403
+
+
+def test_it_hides_the_link_from_student_leaders(leader_client):
+    assert "Data Analytics" not in leader_client.get("/desk/").content.decode()
+
+
+def test_it_sends_anonymous_users_to_log_in(client):
+    response = client.get(URL)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:login"))
+
+
+def test_it_refuses_post(coordinator_client):
+    assert coordinator_client.post(URL).status_code == 405
+
+
+def test_it_answers_htmx_with_only_the_charts(coordinator_client, htmx_headers):
+    response = coordinator_client.get(
+        URL, {"view": "week", "day": "2026-08-05"}, headers=htmx_headers
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<div id="charts"')
+    assert "<html" not in html
+    assert "Week of Mon 3 Aug 2026" in html
+    assert "HX-Request" in response["Vary"]
+
+
+def test_it_says_plainly_when_a_period_is_empty(coordinator_client):
+    html = coordinator_client.get(URL, {"view": "week", "day": "2031-01-01"}).content.decode()
+
+    assert "No visits in this period." in html
+    assert 'data-figure-id="figure-visits-per-day"' not in html
+
+
+def test_it_shows_headlines_with_change_against_the_previous_week(coordinator_client):
+    visits_in_week_of_3_aug(4)
+    finished_visit(datetime(2026, 7, 28, 2, 0, tzinfo=UTC))
+
+    response = coordinator_client.get(URL, {"day": "2026-08-03"})
+
+    visits = response.context["headlines"][0]
+    assert visits["label"] == "Visits"
+    assert visits["value"] == 4
+    assert visits["previous"] == 1
+    assert visits["change"] == {"delta": 3, "percent": 300, "direction": "up"}
+
+
+def test_it_plots_the_weekly_trend_against_the_previous_term(coordinator_client, semester):
+    visits_in_week_of_3_aug(3)
+
+    response = coordinator_client.get(URL, {"view": "term", "term": semester.pk})
+
+    trend = next(c for c in response.context["charts"] if c.name == "weekly-trend")
+    assert trend.headers == ["Week of term", "Semester 2 2026", "Semester 1 2026"]
+    assert trend.rows[1] == [2, 3, 0]
+    assert figures(response)["weekly-trend"]["data"][0]["y"][1] == 3
+
+
+def test_it_exports_exactly_the_plotted_numbers_as_csv(coordinator_client):
+    visits_in_week_of_3_aug(5)
+    params = {"view": "week", "day": "2026-08-05"}
+    plotted = figures(coordinator_client.get(URL, params))["visits-per-day"]["data"]
+
+    response = coordinator_client.get(
+        reverse("reporting:chart_csv", args=["visits-per-day"]), params
+    )
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert "resq-visits-per-day-2026-08-03-to-2026-08-09.csv" in response["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0] == ["Day", "Served", "Removed", "Open"]
+    assert [r[0] for r in rows[1:]] == [f"2026-08-{d:02d}" for d in range(3, 10)]
+    for column, trace in enumerate(plotted, start=1):
+        assert [int(r[column]) for r in rows[1:]] == trace["y"]
+
+
+def test_it_neutralises_formulas_in_csv(coordinator_client):
+    team = TeamFactory(name='=HYPERLINK("http://evil.example","Click")', slug="evil")
+    finished_visit(datetime(2026, 8, 3, 2, 0, tzinfo=UTC), team=team)
+
+    response = coordinator_client.get(
+        reverse("reporting:chart_csv", args=["team-comparison"]), {"day": "2026-08-03"}
+    )
+
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert ['\'=HYPERLINK("http://evil.example","Click")', "1"] in rows
+
+
+def test_it_answers_an_unknown_chart_csv_with_404(coordinator_client):
+    assert coordinator_client.get("/reports/charts/nope.csv").status_code == 404
+
+
+def test_it_names_the_team_in_the_csv_filename(coordinator_client):
+    response = coordinator_client.get(
+        reverse("reporting:chart_csv", args=["outcomes"]),
+        {"view": "range", "start": "2026-08-01", "end": "2026-08-31", "team": "librarian"},
+    )
+    assert "resq-outcomes-librarian-2026-08-01-to-2026-08-31.csv" in response["Content-Disposition"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"view": "week", "day": "2026-08-05"},
+        {"view": "range", "start": "2026-07-01", "end": "2026-08-31", "team": "studysmarter"},
+        {"view": "term"},
+    ],
+)
+def test_it_uses_a_fixed_number_of_queries(coordinator_client, semester, params):
+    visits_in_week_of_3_aug(5)
+    with CaptureQueriesContext(connection) as few:
+        coordinator_client.get(URL, params)
+    visits_in_week_of_3_aug(45)
+    with CaptureQueriesContext(connection) as many:
+        response = coordinator_client.get(URL, params)
+
+    assert response.status_code == 200
+    assert len(many) == len(few)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "day=2026-02-30",
+        "view=range&start=2026-08-31&end=2026-08-01",
+        "view=range&start=1970-01-01&end=2026-01-01",
+        "view=range&start=0001-01-01&end=9999-12-31",
+        "view=term&term=999&term_week=99",
+        "team=%27%3B+DROP+TABLE+queueing_visit%3B--",
+        "view=%3Cscript%3Ealert(1)%3C%2Fscript%3E&day=%3Cscript%3E",
+        "day=2026-08-05&day=nonsense",
+        "term_week=-1&view=term",
+        "start=%00&view=range",
+    ],
+)
+def test_it_never_fails_on_bad_input(coordinator_client, semester, query):
+    response = coordinator_client.get(f"{URL}?{query}")
+    csv_response = coordinator_client.get(f"/reports/charts/outcomes.csv?{query}")
+
+    assert response.status_code == 200
+    assert csv_response.status_code == 200
+    assert "<script>alert" not in response.content.decode()
+    assert Visit.objects.model._meta.db_table in connection.introspection.table_names()
+
+
+def test_it_links_to_the_printable_week_of_the_period(client, coordinator):
+    client.force_login(coordinator)
+    response = client.get("/reports/", {"view": "range", "start": "2026-08-03", "end": "2026-08-14"})
+    assert response.status_code == 200
+    assert '/reports/week/?day=2026-08-14"' in response.text

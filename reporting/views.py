@@ -1,0 +1,169 @@
+"""Data Analytics: the usage dashboard and the CSV of each chart.
+
+Both read their filters from the query string, so every view is a bookmark; bad
+values are corrected with a message, never answered with an error page.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.contrib.auth.decorators import permission_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+
+from queueing.models import Team
+
+from . import charts, metrics
+from .forms import Report, ReportFilterForm
+from .models import Term
+
+DASHBOARD = "reporting/dashboard.html"
+
+reports_permission = permission_required("reporting.view_reports", raise_exception=True)
+
+
+@dataclass
+class ChartContext:
+    report: Report
+    previous_term: Term | None
+
+
+def _weekly_trend(ctx: ChartContext) -> charts.Chart:
+    term = ctx.report.term
+    team = ctx.report.filter.team
+    if term is None:
+        return charts.weekly_trend_chart([], [], current_name="This term", previous_name=None)
+    previous = ctx.previous_term
+    return charts.weekly_trend_chart(
+        metrics.weekly_trend(term, team=team),
+        metrics.weekly_trend(previous, team=team) if previous else [],
+        current_name=term.name,
+        previous_name=previous.name if previous else None,
+    )
+
+
+#: Every chart, in page order: its builder reads the metrics for one filter.
+CHARTS: dict[str, Callable[[ChartContext], charts.Chart]] = {
+    "visits-per-day": lambda c: charts.visits_per_day_chart(
+        metrics.visits_per_day(c.report.filter)
+    ),
+    "popular-units": lambda c: charts.popular_units_chart(metrics.popular_units(c.report.filter)),
+    "team-comparison": lambda c: charts.team_comparison_chart(metrics.team_share(c.report.filter)),
+    "wait-distribution": lambda c: charts.wait_distribution_chart(
+        metrics.wait_distribution(c.report.filter)
+    ),
+    "peak-hours": lambda c: charts.peak_hours_chart(
+        metrics.arrivals_by_weekday_hour(c.report.filter)
+    ),
+    "weekly-trend": _weekly_trend,
+    "outcomes": lambda c: charts.outcomes_chart(metrics.outcomes(c.report.filter)),
+    "utilisation": lambda c: charts.utilisation_chart(metrics.utilisation(c.report.filter)),
+}
+
+
+def _filters(request: HttpRequest) -> tuple[ReportFilterForm, ChartContext]:
+    # Two queries whatever the filters: the teams and the terms (with their breaks,
+    # which number the teaching weeks).
+    teams = list(Team.objects.all())
+    terms = list(Term.objects.prefetch_related("breaks"))
+    form = ReportFilterForm(request.GET or None, teams=teams, terms=terms)
+    report = form.report()
+    return form, ChartContext(report=report, previous_term=form.previous_term(report.term))
+
+
+def _overall_utilisation(rows: list[dict]) -> float | None:
+    staffed = sum(r["staffed_minutes"] or 0 for r in rows)
+    if not staffed:
+        return None
+    return sum(r["session_minutes"] or 0 for r in rows) / staffed
+
+
+def _change(now: float | None, before: float | None) -> dict | None:
+    if now is None or before is None:
+        return None
+    delta = now - before
+    return {
+        "delta": delta,
+        "percent": round(delta / before * 100) if before else None,
+        "direction": "up" if delta > 0 else "down" if delta < 0 else "same",
+    }
+
+
+def _headlines(report: Report) -> list[dict]:
+    current, previous = report.filter, report.filter.previous()
+    counts, counts_before = metrics.visit_counts(current), metrics.visit_counts(previous)
+    waits, waits_before = metrics.wait_stats(current), metrics.wait_stats(previous)
+    use = _overall_utilisation(metrics.utilisation(current))
+    use_before = _overall_utilisation(metrics.utilisation(previous))
+    figures = [
+        ("Visits", counts["visits"], counts_before["visits"], ""),
+        ("Served", counts["served"], counts_before["served"], ""),
+        ("Removed", counts["removed"], counts_before["removed"], ""),
+        ("Unique students", counts["unique_students"], counts_before["unique_students"], ""),
+        ("Median wait", waits["median"], waits_before["median"], " min"),
+        ("90th percentile wait", waits["p90"], waits_before["p90"], " min"),
+        (
+            "Utilisation",
+            None if use is None else round(use * 100),
+            None if use_before is None else round(use_before * 100),
+            "%",
+        ),
+    ]
+    return [
+        {
+            "label": label,
+            "value": None if now is None else round(now, 1),
+            "previous": None if before is None else round(before, 1),
+            "unit": unit,
+            "change": _change(now, before),
+        }
+        for label, now, before, unit in figures
+    ]
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@never_cache
+@reports_permission
+def dashboard(request: HttpRequest) -> HttpResponse:
+    form, ctx = _filters(request)
+    context = {
+        "form": form,
+        "report": ctx.report,
+        "previous_period": ctx.report.filter.previous(),
+        "headlines": _headlines(ctx.report),
+        "charts": [build(ctx) for build in CHARTS.values()],
+        "query": request.GET.urlencode(),
+        "plotly_maplibre_style_id": charts.PLOTLY_MAPLIBRE_STYLE_ID,
+    }
+    template = f"{DASHBOARD}#charts" if request.htmx else DASHBOARD
+    return render(request, template, context)
+
+
+@require_GET
+@never_cache
+@reports_permission
+def chart_csv(request: HttpRequest, name: str) -> HttpResponse:
+    build = CHARTS.get(name)
+    if build is None:
+        raise Http404("No such chart.")
+    _, ctx = _filters(request)
+    chart = build(ctx)
+    f = ctx.report.filter
+    team = f"-{f.team.slug}" if f.team else ""
+    filename = f"resq-{name}{team}-{f.start.isoformat()}-to-{f.end.isoformat()}.csv"
+    response = HttpResponse(
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+    writer = csv.writer(response)
+    writer.writerow([charts.csv_cell(h) for h in chart.headers])
+    for row in chart.rows:
+        writer.writerow([charts.csv_cell(cell) for cell in row])
+    return response
