@@ -122,6 +122,22 @@ def popular_units_chart(units: Sequence[tuple[str, int]]) -> Chart:
     return _bar_chart("popular-units", "Popular units", units, ["Unit", "Visits"], horizontal=True)
 
 
+def popular_faculties_chart(faculties: Sequence[tuple[str, int]]) -> Chart:
+    return _bar_chart(
+        "popular-faculties",
+        "Faculties (unit code prefix)",
+        faculties,
+        ["Prefix", "Visits"],
+        horizontal=True,
+    )
+
+
+def enquiry_types_chart(types: Sequence[tuple[str, int]]) -> Chart:
+    return _bar_chart(
+        "enquiry-types", "Enquiry types", types, ["Enquiry type", "Visits"], horizontal=True
+    )
+
+
 def team_comparison_chart(teams: Sequence[tuple[str, int]]) -> Chart:
     return _bar_chart("team-comparison", "Visits by team", teams, ["Team", "Visits"])
 

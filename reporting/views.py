@@ -54,6 +54,10 @@ CHARTS: dict[str, Callable[[ChartContext], charts.Chart]] = {
         metrics.visits_per_day(c.report.filter)
     ),
     "popular-units": lambda c: charts.popular_units_chart(metrics.popular_units(c.report.filter)),
+    "popular-faculties": lambda c: charts.popular_faculties_chart(
+        metrics.popular_faculties(c.report.filter)
+    ),
+    "enquiry-types": lambda c: charts.enquiry_types_chart(metrics.enquiry_types(c.report.filter)),
     "team-comparison": lambda c: charts.team_comparison_chart(metrics.team_share(c.report.filter)),
     "wait-distribution": lambda c: charts.wait_distribution_chart(
         metrics.wait_distribution(c.report.filter)

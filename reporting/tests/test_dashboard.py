@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from queueing.models import Visit
+from queueing.models import EnquiryType, Visit
 from queueing.tests.factories import TeamFactory, VisitFactory
 from reporting.models import Term, TermBreak
 
@@ -250,6 +250,28 @@ def test_it_never_fails_on_bad_input(coordinator_client, semester, query):
 
 def test_it_links_to_the_printable_week_of_the_period(client, coordinator):
     client.force_login(coordinator)
-    response = client.get("/reports/", {"view": "range", "start": "2026-08-03", "end": "2026-08-14"})
+    response = client.get(
+        "/reports/", {"view": "range", "start": "2026-08-03", "end": "2026-08-14"}
+    )
     assert response.status_code == 200
     assert '/reports/week/?day=2026-08-14"' in response.text
+
+
+def test_it_shows_which_faculties_and_enquiry_types_bring_students_in(coordinator_client):
+    referencing = EnquiryType.objects.get(name="Referencing")
+    finished_visit(datetime(2026, 8, 3, 2, 0, tzinfo=UTC), unit_code="CITS3200")
+    finished_visit(datetime(2026, 8, 4, 2, 0, tzinfo=UTC), unit_code="CITS1401")
+    finished_visit(
+        datetime(2026, 8, 5, 2, 0, tzinfo=UTC), unit_code="LAWS1111", enquiry_type=referencing
+    )
+    params = {"view": "week", "day": "2026-08-05"}
+
+    plotted = figures(coordinator_client.get(URL, params))
+    faculties = plotted["popular-faculties"]["data"][0]
+    assert dict(zip(faculties["y"], faculties["x"], strict=True)) == {"CITS": 2, "LAWS": 1}
+
+    response = coordinator_client.get(
+        reverse("reporting:chart_csv", args=["enquiry-types"]), params
+    )
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows == [["Enquiry type", "Visits"], ["Essay", "2"], ["Referencing", "1"]]
