@@ -310,3 +310,53 @@ def test_it_makes_the_same_data_from_the_same_seed():
 def test_it_refuses_negative_sizes():
     with pytest.raises(CommandError):
         demo_data("--weeks", "-1")
+
+
+def test_it_packs_visits_into_recent_days_at_a_higher_density():
+    output = demo_data("--visits", "3000", "--per-day", "600", "--today", "0", "--no-events")
+    assert Visit.objects.count() == 3000
+    assert "Made 3,000 visits" in output
+    days = {timezone.localtime(visit.arrived_at).date() for visit in history()}
+    # 3,000 visits at about 600 a day: a handful of drop-in days, all recent.
+    assert 3 <= len(days) <= 9
+    assert min(days) > timezone.localdate() - timedelta(weeks=3)
+
+
+def test_it_staffs_a_busier_service_so_sessions_never_outnumber_staff():
+    demo_data("--weeks", "1", "--per-day", "150", "--today", "0", "--no-events")
+    visits = history()
+    per_day = len(visits) / len({timezone.localtime(v.arrived_at).date() for v in visits})
+    assert 75 < per_day < 300
+    changes = defaultdict(list)
+    for change in StaffingChange.objects.order_by("at", "pk"):
+        changes[change.team_id].append(change)
+    sessions = sorted(
+        (v for v in visits if v.status == Visit.Status.FINISHED), key=lambda v: v.started_at
+    )
+    # Most students are still seen: the advisers grew with the queue.
+    assert len(sessions) > 0.5 * len(visits)
+    for visit in sessions:
+        on_duty = [c for c in changes[visit.team_id] if c.at <= visit.started_at][-1].available
+        running = sum(
+            1
+            for other in sessions
+            if other.team_id == visit.team_id
+            and other.started_at <= visit.started_at < other.ended_at
+        )
+        assert running <= on_duty
+
+
+def test_it_draws_large_daily_counts_without_underflow():
+    import random
+
+    from queueing.management.commands.demo_data import poisson
+
+    rng = random.Random(1)
+    draws = [poisson(rng, 2000.0) for _ in range(200)]
+    assert 1950 < sum(draws) / len(draws) < 2050
+    assert min(draws) > 1800
+
+
+def test_it_refuses_a_density_out_of_range():
+    with pytest.raises(CommandError):
+        demo_data("--weeks", "1", "--per-day", "0")

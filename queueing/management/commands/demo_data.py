@@ -46,6 +46,12 @@ SEMESTER_WEEKS = 13
 #: Expected arrivals on a mid-semester Tuesday; ends of semester get about 40% of it.
 PEAK_DAY_VISITS = 20.0
 WEEKDAY_FACTOR = (0.95, 1.1, 1.1, 1.0, 0.8)
+#: Demand through a semester averages this fraction of its peak (see semester_factor).
+MEAN_SEMESTER_FACTOR = 0.4 + 0.6 * 2 / math.pi
+#: Average arrivals per drop-in day at the usual density (about 15.5).
+DEFAULT_PER_DAY = PEAK_DAY_VISITS * MEAN_SEMESTER_FACTOR * sum(WEEKDAY_FACTOR) / 5
+#: Above this daily mean, Poisson counts are drawn from the normal approximation.
+POISSON_EXACT_UP_TO = 50.0
 
 #: Chance that a visit's student has been before (same name and number).
 RETURNING_CHANCE = 0.3
@@ -261,7 +267,11 @@ def semester_factor(day_index: int, total_days: int) -> float:
 
 
 def poisson(rng: random.Random, mean: float) -> int:
-    # Knuth's method: exact, and daily means here are small enough for it to be quick.
+    if mean > POISSON_EXACT_UP_TO:
+        # Knuth's method underflows for large means (e^-mean is 0.0 beyond about 745)
+        # and takes `mean` steps; at this size the normal approximation is close.
+        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
+    # Knuth's method: exact, and quick for the usual daily means.
     limit = math.exp(-mean)
     count, product = 0, rng.random()
     while product > limit:
@@ -281,9 +291,14 @@ class DemoHistory:
         tz: ZoneInfo,
         leader_id: int,
         staff_id: int,
+        per_day: float | None = None,
     ) -> None:
         self.rng = rng
         self.teams = teams
+        #: Arrivals relative to the usual density (--per-day); staffing scales with it,
+        #: so a busier service also has more advisers and its figures stay plausible.
+        self.scale = 1.0 if per_day is None else per_day / DEFAULT_PER_DAY
+        self.peak_day_visits = PEAK_DAY_VISITS * self.scale
         self.team_cum_shares = list(accumulate(plan.share for plan in teams))
         self.tz = tz
         self.leader_id = leader_id
@@ -306,7 +321,7 @@ class DemoHistory:
             if day.weekday() >= 5:
                 continue
             busy = semester_factor(offset, total_days)
-            mean = PEAK_DAY_VISITS * busy * WEEKDAY_FACTOR[day.weekday()]
+            mean = self.peak_day_visits * busy * WEEKDAY_FACTOR[day.weekday()]
             plan.append(DayPlan(day, poisson(self.rng, mean), busy))
         return plan
 
@@ -315,7 +330,7 @@ class DemoHistory:
         oldest end so that exactly `visits` visits are made."""
         if visits <= 0:
             return []
-        per_week = PEAK_DAY_VISITS * sum(WEEKDAY_FACTOR) * (0.4 + 0.6 * 2 / math.pi)
+        per_week = self.peak_day_visits * sum(WEEKDAY_FACTOR) * MEAN_SEMESTER_FACTOR
         weeks = max(1, math.ceil(visits / per_week))
         while True:
             plan = self.plan_weeks(weeks, last_day=last_day)
@@ -351,7 +366,7 @@ class DemoHistory:
         staffing: list[StaffingChange] = []
         for team, minutes in zip(self.teams, arrivals, strict=True):
             minutes.sort()
-            staff = team.staff
+            staff = self.staff_of(team)
             joins = None
             if team.team.slug == PEAK_HELP_TEAM and plan.busy > 0.85 and rng.random() < 0.5:
                 joins = rng.uniform(35, 55)
@@ -368,6 +383,11 @@ class DemoHistory:
             staffing.append(self.staffing(team.team, at(off), 0, -staff))
         visits.sort(key=lambda visit: visit.arrived_at)
         return visits, staffing
+
+    def staff_of(self, team: TeamPlan) -> int:
+        if self.scale == 1.0:
+            return team.staff
+        return max(1, round(team.staff * self.scale))
 
     def arrival_minute(self) -> float:
         rng = self.rng
@@ -502,6 +522,15 @@ class Command(BaseCommand):
             help="Make this many visits of history instead, over as many weeks as it takes.",
         )
         parser.add_argument(
+            "--per-day",
+            type=float,
+            help=(
+                "Average arrivals per drop-in day (default: the usual density, about "
+                f"{DEFAULT_PER_DAY:.1f}); staffing scales with it. With --visits, a large "
+                "value packs the history into recent weeks."
+            ),
+        )
+        parser.add_argument(
             "--today",
             type=int,
             default=4,
@@ -524,8 +553,11 @@ class Command(BaseCommand):
         weeks: int = options["weeks"]
         visits: int | None = options["visits"]
         today_waiting: int = options["today"]
+        per_day: float | None = options.get("per_day")
         if weeks < 0 or (visits is not None and visits < 0) or today_waiting < 0:
             raise CommandError("--weeks, --visits and --today cannot be negative.")
+        if per_day is not None and not 0.1 <= per_day <= 100_000:
+            raise CommandError("--per-day must be between 0.1 and 100000.")
 
         demo, leader = self.ensure_users()
         if options["if_empty"] and Visit.objects.exists():
@@ -540,7 +572,14 @@ class Command(BaseCommand):
         made = Made()
         with transaction.atomic():
             teams = self.team_plans()
-            history = DemoHistory(history_rng, teams, tz=tz, leader_id=leader.pk, staff_id=demo.pk)
+            history = DemoHistory(
+                history_rng,
+                teams,
+                tz=tz,
+                leader_id=leader.pk,
+                staff_id=demo.pk,
+                per_day=per_day,
+            )
             yesterday = timezone.localdate() - timedelta(days=1)
             if visits is not None:
                 plan = history.plan_visits(visits, last_day=yesterday)

@@ -1,0 +1,613 @@
+"""The usage dashboard over a million visits: how long does a term take, in how many queries?
+
+One run, on a PostgreSQL database of its own, which it creates and drops:
+
+1. migrate, the demo terms, and `demo_data --visits N --per-day D --no-events` (timed),
+   then VACUUM ANALYZE (what autovacuum would have done to a table this old);
+2. each metric function called directly on the filter for the term "Semester 2 2026":
+   wall time (median of five after a warm-up) and queries;
+3. in-process, through the test client logged in as a coordinator: the dashboard for
+   the term (full page and the htmx partial), for the term and one team, for a week,
+   for the whole range of the data, and each chart's CSV for the term;
+4. the same dashboard pages through gunicorn (sync workers, DEBUG off, production
+   settings through the environment, as `desk_bench.py` runs it);
+5. EXPLAIN (ANALYZE, BUFFERS) of the slowest queries of the term dashboard, saying
+   which scan a million rows sequentially;
+6. optionally (--try-indexes) the same again after creating candidate indexes or
+   planner statistics in the benchmark database only, so a suggestion comes with its
+   effect.
+
+    uv run python bench/reports_bench.py                 # 1,000,000 visits
+    uv run python bench/reports_bench.py --quick         # 100,000 visits
+    uv run python bench/reports_bench.py --visits 300000 --per-day 1000 --keep-db
+
+It ends with a summary block and saves everything as JSON under bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH_DIR]
+sys.path.insert(0, str(ROOT))
+
+from bench.desk_bench import (  # noqa: E402 (the path above comes first)
+    HOST,
+    Server,
+    database_name,
+    fetch,
+    recreate_database,
+    server_environment,
+    setup_django,
+)
+
+PORTS = range(8800, 8900)
+DEFAULT_DB_URL = "postgres://postgres@127.0.0.1:5432/resq_reports_bench"
+TERM_NAME = "Semester 2 2026"
+COORDINATOR = "bench-coordinator"
+REPEATS = 5  # timed calls per case, after one warm-up; the median is reported
+SLOWEST = 5  # queries explained per run
+SEQ_SCAN_ROWS = 50_000  # a sequential scan returning this many rows (all loops) is flagged
+HTTP_TIMEOUT = 60.0
+
+#: Candidates for --try-indexes, created in the benchmark database only (the project's
+#: migrations are untouched): (name, SQL, with {tz} for the service's time zone).
+#: A covering index on arrived_at INCLUDE (the columns the metrics read) and partial
+#: indexes for the session-overlap query were tried and left out: the planner kept the
+#: plain arrived_at index, with no measurable gain, at 1,000,000 visits.
+CANDIDATE_INDEXES = [
+    (
+        # The peak-hours grid groups by (local weekday, local hour, wait in seconds):
+        # without statistics on those expressions PostgreSQL expects a group per row,
+        # sorts them all and spills to disk, instead of hashing about 3,000 groups.
+        "bench_visit_local_hour_stats",
+        "CREATE STATISTICS bench_visit_local_hour_stats (ndistinct) ON "
+        "(EXTRACT(ISODOW FROM arrived_at AT TIME ZONE '{tz}')), "
+        "(EXTRACT(HOUR FROM arrived_at AT TIME ZONE '{tz}')), "
+        "(CAST(ROUND(EXTRACT(EPOCH FROM (started_at - arrived_at))) AS integer)) "
+        "FROM queueing_visit",
+    ),
+]
+
+
+def median_ms(times: list[float]) -> float:
+    return round(statistics.median(times) * 1000, 1)
+
+
+def free_port(preferred: int | None) -> int:
+    candidates = [preferred] if preferred else list(PORTS)
+    for port in candidates:
+        if port not in PORTS:
+            raise SystemExit(f"--port must be within {PORTS.start}-{PORTS.stop - 1}.")
+        with socket.socket() as probe:
+            try:
+                probe.bind((HOST, port))
+            except OSError:
+                continue
+            return port
+    raise SystemExit(f"No free port in {PORTS.start}-{PORTS.stop - 1}.")
+
+
+# --- data --------------------------------------------------------------------------------
+
+
+def generate(visits: int, per_day: float, seed: int) -> dict:
+    from django.core.management import call_command
+    from django.db import connection
+
+    from queueing.models import Visit
+
+    call_command("demo_terms", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
+    print(f"Generating {visits:,} visits at about {per_day:g} a day…", flush=True)
+    out = _Capture()
+    started = time.perf_counter()
+    call_command(
+        "demo_data",
+        visits=visits,
+        per_day=per_day,
+        no_events=True,
+        seed=seed,
+        stdout=out,
+    )
+    generation = time.perf_counter() - started
+    print("  " + "\n  ".join(out.text().strip().splitlines()), flush=True)
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE)")
+    vacuum = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('queueing_visit'))")
+        size = cursor.fetchone()[0]
+    first = Visit.objects.order_by("arrived_at").values_list("arrived_at", flat=True).first()
+    total = Visit.objects.count()
+    print(
+        f"  demo_data took {generation:.1f} s ({total / generation:,.0f} visits/s); "
+        f"VACUUM ANALYZE {vacuum:.1f} s; visit table with indexes {size}",
+        flush=True,
+    )
+    return {
+        "visits": total,
+        "per_day": per_day,
+        "generation_s": round(generation, 1),
+        "vacuum_analyze_s": round(vacuum, 1),
+        "table_size": size,
+        "first_day": str(first.date()) if first else None,
+        "output": out.text(),
+    }
+
+
+class _Capture:
+    """A stdout for call_command that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+
+    def flush(self) -> None:
+        pass
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def create_coordinator():
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    user, _ = get_user_model().objects.get_or_create(username=COORDINATOR)
+    user.groups.set([Group.objects.get(name="Coordinator")])
+    return user
+
+
+def session_cookie(user) -> str:
+    """A logged-in session for the user, as a Cookie header value."""
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+    session = import_module(settings.SESSION_ENGINE).SessionStore()
+    session[SESSION_KEY] = user._meta.pk.value_to_string(user)
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
+
+
+# --- cases -------------------------------------------------------------------------------
+
+
+def dashboard_cases(term, first_day: date, last_day: date) -> dict[str, tuple[str, dict]]:
+    """label -> (path, extra headers)."""
+    from reporting.views import CHARTS
+
+    term_query = urlencode({"view": "term", "term": term.pk})
+    week_day = term.first_day + timedelta(days=7 * 6 + 2)  # a Wednesday mid-term
+    cases = {
+        "term": (f"/reports/?{term_query}", {}),
+        "term, htmx partial": (f"/reports/?{term_query}", {"HX-Request": "true"}),
+        "term, one team": (f"/reports/?{term_query}&team=studysmarter", {}),
+        "week": (f"/reports/?{urlencode({'view': 'week', 'day': week_day})}", {}),
+        "whole range": (
+            "/reports/?" + urlencode({"view": "range", "start": first_day, "end": last_day}),
+            {},
+        ),
+    }
+    for name in CHARTS:
+        cases[f"csv {name}"] = (f"/reports/charts/{name}.csv?{term_query}", {})
+    return cases
+
+
+def metric_cases(term) -> dict[str, Callable[[], object]]:
+    from queueing.models import Team
+    from reporting import metrics
+    from reporting.metrics import Filter
+
+    f = Filter(term.first_day, term.last_day)
+    team = Team.objects.get(slug="studysmarter")
+    return {
+        "visit_counts": lambda: metrics.visit_counts(f),
+        "visits_per_day": lambda: metrics.visits_per_day(f),
+        "outcomes": lambda: metrics.outcomes(f),
+        "wait_stats": lambda: metrics.wait_stats(f),
+        "wait_distribution": lambda: metrics.wait_distribution(f),
+        "session_stats": lambda: metrics.session_stats(f),
+        "arrivals_by_weekday_hour": lambda: metrics.arrivals_by_weekday_hour(f),
+        "wait_by_hour": lambda: metrics.wait_by_hour(f),
+        "popular_units": lambda: metrics.popular_units(f),
+        "popular_faculties": lambda: metrics.popular_faculties(f),
+        "enquiry_types": lambda: metrics.enquiry_types(f),
+        "team_share": lambda: metrics.team_share(f),
+        "utilisation": lambda: metrics.utilisation(f),
+        "weekly_trend": lambda: metrics.weekly_trend(term),
+        "visit_counts, one team": lambda: metrics.visit_counts(Filter(f.start, f.end, team)),
+        "utilisation, previous period": lambda: metrics.utilisation(f.previous()),
+    }
+
+
+def timed(call: Callable[[], object]) -> dict:
+    """Warm-up, then the queries of one call and the median time of REPEATS calls."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    call()
+    with CaptureQueriesContext(connection) as captured:
+        result = call()
+    queries = [{"sql": q["sql"], "ms": float(q["time"]) * 1000} for q in captured.captured_queries]
+    times = []
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return {
+        "ms": median_ms(times),
+        "min_ms": round(min(times) * 1000, 1),
+        "queries": len(queries),
+        "sql_ms": round(sum(q["ms"] for q in queries), 1),
+        "captured": queries,
+        "result": result,
+    }
+
+
+def measure_metrics(term) -> dict[str, dict]:
+    rows = {}
+    for name, call in metric_cases(term).items():
+        row = timed(call)
+        row.pop("result")
+        rows[name] = row
+        print(
+            f"  {name:<30} {row['ms']:>8.1f} ms  {row['queries']:>2} queries "
+            f"(SQL {row['sql_ms']:.1f} ms)",
+            flush=True,
+        )
+    return rows
+
+
+def measure_in_process(user, cases: dict[str, tuple[str, dict]]) -> dict[str, dict]:
+    from django.test import Client
+    from django.test.utils import setup_test_environment, teardown_test_environment
+
+    rows = {}
+    setup_test_environment()
+    try:
+        client = Client()
+        client.force_login(user)
+        for label, (path, headers) in cases.items():
+            extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+            response = None
+
+            def get(path=path, extra=extra):
+                nonlocal response
+                response = client.get(path, **extra)
+                return response
+
+            row = timed(get)
+            row.pop("result")
+            if response.status_code != 200:
+                raise RuntimeError(f"{path}: HTTP {response.status_code}")
+            row["kb"] = round(len(response.content) / 1024, 1)
+            rows[label] = row
+            print(
+                f"  {label:<30} {row['ms']:>8.1f} ms  {row['queries']:>2} queries "
+                f"(SQL {row['sql_ms']:.1f} ms)  {row['kb']:>6.1f} KiB",
+                flush=True,
+            )
+    finally:
+        teardown_test_environment()
+    return rows
+
+
+def measure_http(port: int, cookie: str, cases: dict[str, tuple[str, dict]]) -> dict[str, dict]:
+    rows = {}
+    for label, (path, headers) in cases.items():
+        if label.startswith("csv "):
+            continue
+        times = []
+        status = size = None
+        for attempt in range(REPEATS + 1):
+            started = time.perf_counter()
+            response = asyncio.run(
+                fetch(
+                    port, "GET", path, headers={"Cookie": cookie, **headers}, timeout=HTTP_TIMEOUT
+                )
+            )
+            elapsed = time.perf_counter() - started
+            status, size = response.status, len(response.body)
+            if status != 200:
+                raise RuntimeError(f"gunicorn {path}: HTTP {status}")
+            if attempt:  # the first is the warm-up
+                times.append(elapsed)
+        rows[label] = {"ms": median_ms(times), "min_ms": round(min(times) * 1000, 1)}
+        print(
+            f"  {label:<30} {rows[label]['ms']:>8.1f} ms (min {rows[label]['min_ms']:.1f}) "
+            f"{size / 1024:>6.1f} KiB",
+            flush=True,
+        )
+    return rows
+
+
+# --- EXPLAIN -------------------------------------------------------------------------------
+
+
+SEQ_SCAN = re.compile(r"Seq Scan on (\w+).*?rows=(\d+) loops=(\d+)")
+
+
+def explain(sql: str) -> dict:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
+        plan = [row[0] for row in cursor.fetchall()]
+    big_scans = []
+    for line in plan:
+        match = SEQ_SCAN.search(line)
+        if match and int(match.group(2)) * int(match.group(3)) >= SEQ_SCAN_ROWS:
+            rows_out = int(match.group(2)) * int(match.group(3))
+            big_scans.append(f"{match.group(1)} ({rows_out:,} rows out after its filter)")
+    total = next((line for line in plan if line.startswith("Execution Time")), "")
+    return {"plan": plan, "seq_scans": big_scans, "execution": total}
+
+
+def slowest_queries(rows: dict[str, dict], limit: int = SLOWEST) -> list[dict]:
+    """The slowest distinct queries across the given measurements, explained."""
+    seen: dict[str, dict] = {}
+    for label, row in rows.items():
+        for query in row["captured"]:
+            key = re.sub(r"'[^']*'", "?", query["sql"])
+            if key not in seen or seen[key]["ms"] < query["ms"]:
+                seen[key] = {**query, "from": label}
+    ordered = sorted(seen.values(), key=lambda q: -q["ms"])[:limit]
+    for query in ordered:
+        query.update(explain(query["sql"]))
+    return ordered
+
+
+def print_explained(queries: list[dict], plan_lines: int = 14) -> None:
+    for n, query in enumerate(queries, 1):
+        sql = query["sql"]
+        short = sql if len(sql) <= 400 else sql[:400] + " …"
+        print(f"\n  #{n} {query['ms']:.1f} ms, from {query['from']}: {short}")
+        for line in query["plan"][:plan_lines]:
+            print(f"      {line}")
+        if len(query["plan"]) > plan_lines:
+            print(f"      … {query['execution']}")
+        if query["seq_scans"]:
+            print(f"    ! sequential scan over {', '.join(query['seq_scans'])}")
+
+
+def create_candidate_indexes() -> list[str]:
+    from django.conf import settings
+    from django.db import connection
+
+    made = []
+    with connection.cursor() as cursor:
+        for name, sql in CANDIDATE_INDEXES:
+            started = time.perf_counter()
+            cursor.execute(sql.format(tz=settings.TIME_ZONE.replace("'", "")))
+            made.append(f"{name} ({time.perf_counter() - started:.1f} s)")
+        cursor.execute("VACUUM (ANALYZE) queueing_visit")
+    return made
+
+
+# --- report ------------------------------------------------------------------------------
+
+
+def without_captured(rows: dict[str, dict]) -> dict[str, dict]:
+    return {k: {f: v for f, v in row.items() if f != "captured"} for k, row in rows.items()}
+
+
+def summary_block(meta: dict, data: dict, runs: list[dict]) -> str:
+    lines = [
+        f"Reports bench {meta['when']} · {meta['cpus']} CPUs, load {meta['load']} · "
+        f"PostgreSQL {meta['postgres']} · Python {meta['python']}, Django {meta['django']}",
+        f"Data: {data['visits']:,} visits from {data['first_day']} at about "
+        f"{data['per_day']:g} a day; demo_data {data['generation_s']:g} s "
+        f"({data['visits'] / data['generation_s']:,.0f}/s), VACUUM ANALYZE "
+        f"{data['vacuum_analyze_s']:g} s, table {data['table_size']}",
+    ]
+    for run in runs:
+        inproc, http, mets = run["in_process"], run["http"], run["metrics"]
+        term = inproc["term"]
+        lines.append(f"[{run['name']}]")
+        lines.append(
+            f"  {TERM_NAME} dashboard: {term['ms']:g} ms in-process, {term['queries']} queries "
+            f"(SQL {term['sql_ms']:g} ms); gunicorn {http.get('term', {}).get('ms', '-')} ms; "
+            f"{'well under a second' if term['ms'] < 500 else 'NOT well under a second'}"
+        )
+        for label in ("term, htmx partial", "term, one team", "week", "whole range"):
+            row = inproc[label]
+            lines.append(
+                f"  {label:<20} {row['ms']:>7g} ms, {row['queries']} queries; gunicorn "
+                f"{http.get(label, {}).get('ms', '-')} ms"
+            )
+        csvs = {k[4:]: v for k, v in inproc.items() if k.startswith("csv ")}
+        lines.append(
+            "  CSV (ms/queries): "
+            + ", ".join(f"{k} {v['ms']:g}/{v['queries']}" for k, v in csvs.items())
+        )
+        lines.append(
+            "  metrics on the term (ms/queries): "
+            + ", ".join(f"{k} {v['ms']:g}/{v['queries']}" for k, v in mets.items())
+        )
+        flagged = [n for n, q in enumerate(run["slowest"], 1) if q["seq_scans"]]
+        slowest = ", ".join(f"#{n} {q['ms']:.0f} ms" for n, q in enumerate(run["slowest"], 1))
+        lines.append(
+            f"  slowest queries: {slowest}; sequential scans returning ≥{SEQ_SCAN_ROWS:,} "
+            f"rows: {', '.join(f'#{n}' for n in flagged) or 'none'}"
+        )
+    return "\n".join(lines)
+
+
+# --- main --------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="100,000 visits instead")
+    parser.add_argument("--visits", type=int, help="visits to generate (1,000,000; quick 100,000)")
+    parser.add_argument(
+        "--per-day", type=float, default=2000, help="average arrivals per drop-in day (2000)"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (2)")
+    parser.add_argument("--port", type=int, help=f"port ({PORTS.start}-{PORTS.stop - 1})")
+    parser.add_argument("--db-url", default=DEFAULT_DB_URL, help="PostgreSQL database to create")
+    parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
+    parser.add_argument("--no-http", action="store_true", help="skip the gunicorn part")
+    parser.add_argument(
+        "--try-indexes",
+        action="store_true",
+        help="measure again after creating candidate indexes (bench database only)",
+    )
+    parser.add_argument("--seed", type=int, default=2021, help="demo data seed")
+    args = parser.parse_args(argv)
+    if args.visits is None:
+        args.visits = 100_000 if args.quick else 1_000_000
+    if not 1 <= args.visits <= 10_000_000:
+        parser.error("--visits must be 1-10,000,000")
+    if not 1 <= args.per_day <= 100_000:
+        parser.error("--per-day must be 1-100,000")
+    if not 1 <= args.workers <= 16:
+        parser.error("--workers must be 1-16")
+    database_name(args.db_url)
+    return args
+
+
+def measure_all(name: str, args, port: int, env: dict, workdir: Path, user, term, cases) -> dict:
+    print(f"\n== {name} ==\nMetric functions on the {TERM_NAME} filter (median of {REPEATS}):")
+    mets = measure_metrics(term)
+    print("\nDashboard in-process (test client, coordinator):")
+    inproc = measure_in_process(user, cases)
+    http: dict[str, dict] = {}
+    if not args.no_http:
+        from django.db import connections
+
+        cookie = session_cookie(user)
+        connections.close_all()
+        server = Server(port, args.workers, workdir / f"server-{name.replace(' ', '-')}.log")
+        try:
+            server.start()
+            server.wait_ready()
+            print(f"\nDashboard through gunicorn ({args.workers} sync workers, DEBUG off):")
+            http = measure_http(port, cookie, cases)
+        finally:
+            server.stop()
+    print("\nSlowest queries of the term dashboard and the metric functions, explained:")
+    slowest = slowest_queries(
+        {k: v for k, v in inproc.items() if k.startswith("term")} | mets, limit=SLOWEST
+    )
+    print_explained(slowest)
+    return {
+        "name": name,
+        "metrics": without_captured(mets),
+        "in_process": without_captured(inproc),
+        "http": http,
+        "slowest": slowest,
+    }
+
+
+def run(args: argparse.Namespace, workdir: Path) -> dict:
+    port = free_port(args.port)
+    env = server_environment(args.db_url, str(workdir / "static"))
+    meta = {
+        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus": os.cpu_count(),
+        "load": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+        "python": platform.python_version(),
+    }
+    print(f"Preparing database {database_name(args.db_url)} (port {port})…", flush=True)
+    recreate_database(args.db_url)
+    setup_django(env)
+    import django
+    from django.db import connection
+    from django.utils import timezone
+
+    from reporting.models import Term
+
+    meta["django"] = django.get_version()
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        meta["postgres"] = cursor.fetchone()[0]
+    data = generate(args.visits, args.per_day, args.seed)
+    user = create_coordinator()
+    term = Term.objects.get(name=TERM_NAME)
+    first_day = date.fromisoformat(data["first_day"]) if data["first_day"] else term.first_day
+    cases = dashboard_cases(term, first_day, timezone.localdate())
+
+    runs = [measure_all("as migrated", args, port, env, workdir, user, term, cases)]
+    if args.try_indexes:
+        print("\nCreating candidate indexes and statistics in the benchmark database…")
+        made = create_candidate_indexes()
+        print("  " + ", ".join(made))
+        runs.append(measure_all("with the candidates", args, port, env, workdir, user, term, cases))
+    block = summary_block(meta, data, runs)
+    print("\n" + "-" * 100 + "\n" + block + "\n" + "-" * 100)
+    return {
+        "meta": meta,
+        "args": {k: v for k, v in vars(args).items() if k != "db_url"},
+        "data": data,
+        "runs": runs,
+        "summary": block,
+    }
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return str(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    workdir = Path(tempfile.mkdtemp(prefix="resq-reports-bench-"))
+    try:
+        report = run(args, workdir)
+        results_dir = BENCH_DIR / "results"
+        results_dir.mkdir(exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        path = results_dir / f"reports-{stamp}{'-quick' if args.quick else ''}.json"
+        path.write_text(json.dumps(report, indent=2, default=_plain))
+        print(f"Results saved to {path.relative_to(ROOT)}")
+        return 0
+    except KeyboardInterrupt:
+        print("\nInterrupted; cleaning up.", file=sys.stderr)
+        return 130
+    finally:
+        with contextlib.suppress(Exception):
+            from django.db import connections
+
+            connections.close_all()
+        if not args.keep_db:
+            with contextlib.suppress(Exception):
+                recreate_database(args.db_url, drop_only=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
