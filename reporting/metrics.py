@@ -16,9 +16,12 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
+from functools import wraps
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,6 +31,7 @@ from django.db.models import (
     Count,
     DateTimeField,
     F,
+    FilteredRelation,
     Func,
     IntegerField,
     OuterRef,
@@ -186,6 +190,35 @@ def _stats(histogram: Histogram) -> dict[str, Any]:
     }
 
 
+_shared: ContextVar[dict | None] = ContextVar("resq_metric_results", default=None)
+
+
+@contextmanager
+def shared_results() -> Iterator[None]:
+    """Within one report, a query that several figures read runs once (the waits for
+    the median and the distribution, the unit counts for units and faculties, the
+    utilisation for a headline and its chart). Outside, every call queries afresh."""
+    token = _shared.set({})
+    try:
+        yield
+    finally:
+        _shared.reset(token)
+
+
+def _shareable[**P, R](function: Callable[P, R]) -> Callable[P, R]:
+    @wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        results = _shared.get()
+        if results is None:
+            return function(*args, **kwargs)
+        key = (function.__qualname__, args, tuple(sorted(kwargs.items())))
+        if key not in results:
+            results[key] = function(*args, **kwargs)
+        return results[key]
+
+    return wrapper
+
+
 def _histogram(visits: QuerySet[Visit], seconds: Func) -> Histogram:
     rows = visits.values(seconds=seconds).annotate(n=Count("pk")).order_by()
     return {row["seconds"]: row["n"] for row in rows}
@@ -237,15 +270,20 @@ def outcomes(f: Filter) -> list[tuple[str, int]]:
     return [*rows, (STILL_OPEN, counts["open"])]
 
 
+@_shareable
+def _waits(f: Filter) -> Histogram:
+    return _histogram(_started(f), WAIT)
+
+
 def wait_stats(f: Filter) -> dict[str, Any]:
     """1 query; waits of the visits that started a session, in minutes."""
-    return _stats(_histogram(_started(f), WAIT))
+    return _stats(_waits(f))
 
 
 def wait_distribution(f: Filter) -> list[tuple[str, int]]:
     """1 query; 5-minute buckets (a wait of exactly 5:00 is in "5–10"), then "60+"."""
     counts = [0] * (BUCKET_COUNT + 1)
-    for seconds, n in _histogram(_started(f), WAIT).items():
+    for seconds, n in _waits(f).items():
         counts[min(max(seconds, 0) // (BUCKET_MINUTES * 60), BUCKET_COUNT)] += n
     labels = [f"{i * BUCKET_MINUTES}–{(i + 1) * BUCKET_MINUTES}" for i in range(BUCKET_COUNT)]
     labels.append(f"{BUCKET_COUNT * BUCKET_MINUTES}+")
@@ -315,8 +353,10 @@ def wait_by_hour(f: Filter) -> list[dict[str, Any]]:
     ]
 
 
-def _unit_counts(f: Filter) -> QuerySet:
-    return (
+@_shareable
+def _unit_counts(f: Filter) -> list[dict[str, Any]]:
+    """Visits per unit code, most first: a few hundred rows at most."""
+    return list(
         f.visits()
         .exclude(unit_code="")
         .values("unit_code")
@@ -361,8 +401,13 @@ def enquiry_types(f: Filter) -> list[tuple[str, int]]:
 def team_share(f: Filter) -> list[tuple[str, int]]:
     """1 query; every active team in display order, whatever team the filter names."""
     begin, end = f.bounds
+    # The date range goes into the join, not into the count's filter: otherwise every
+    # visit ever is joined and then discarded (a full scan at a million visits).
     teams = Team.objects.filter(is_active=True).annotate(
-        n=Count("visits", filter=Q(visits__arrived_at__gte=begin, visits__arrived_at__lt=end))
+        in_period=FilteredRelation(
+            "visits", condition=Q(visits__arrived_at__gte=begin, visits__arrived_at__lt=end)
+        ),
+        n=Count("in_period"),
     )
     return [(team.name, team.n) for team in teams.order_by("display_order", "name")]
 
@@ -381,6 +426,7 @@ def _staffed_seconds(
     return total + level * max((end - since).total_seconds(), 0)
 
 
+@_shareable
 def utilisation(f: Filter) -> list[dict[str, Any]]:
     """3 queries: teams with their staffing at the start, changes within, session time.
 
@@ -426,6 +472,9 @@ def utilisation(f: Filter) -> list[dict[str, Any]]:
                 started_at__lt=end,
             )
             .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=begin))
+            # A drop-in session does not outlive the day after its arrival; the bound
+            # lets the arrival index find the sessions instead of scanning them all.
+            .filter(arrived_at__gte=begin - timedelta(days=1))
             .values("team")
             .annotate(seconds=Sum(overlap))
             .order_by()

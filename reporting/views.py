@@ -137,12 +137,15 @@ def _headlines(report: Report) -> list[dict]:
 @reports_permission
 def dashboard(request: HttpRequest) -> HttpResponse:
     form, ctx = _filters(request)
+    with metrics.shared_results():
+        headlines = _headlines(ctx.report)
+        built = [build(ctx) for build in CHARTS.values()]
     context = {
         "form": form,
         "report": ctx.report,
         "previous_period": ctx.report.filter.previous(),
-        "headlines": _headlines(ctx.report),
-        "charts": [build(ctx) for build in CHARTS.values()],
+        "headlines": headlines,
+        "charts": built,
         "query": request.GET.urlencode(),
         "plotly_maplibre_style_id": charts.PLOTLY_MAPLIBRE_STYLE_ID,
     }

@@ -387,7 +387,8 @@ def week_summary(request: HttpRequest) -> HttpResponse:
     team = next((t for t in teams if t.slug == request.GET.get("team")), None)
     if request.GET.get("team") and team is None:
         error = " ".join(filter(None, [error, "No such team; showing all teams."]))
-    context = week_summary_build(day=day, team=team)
+    with metrics.shared_results():
+        context = week_summary_build(day=day, team=team)
     monday = context["monday"]
     context.update(
         error=error,

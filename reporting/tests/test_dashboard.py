@@ -203,6 +203,9 @@ def test_it_names_the_team_in_the_csv_filename(coordinator_client):
     assert "resq-outcomes-librarian-2026-08-01-to-2026-08-31.csv" in response["Content-Disposition"]
 
 
+DASHBOARD_QUERIES = 24
+
+
 @pytest.mark.parametrize(
     "params",
     [
@@ -221,6 +224,9 @@ def test_it_uses_a_fixed_number_of_queries(coordinator_client, semester, params)
 
     assert response.status_code == 200
     assert len(many) == len(few)
+    # Session, user, permissions, teams, terms; then the figures. Pinned so that a new
+    # chart or a lost shared result is a decision, not an accident.
+    assert len(many) == DASHBOARD_QUERIES, [q["sql"][:80] for q in many]
 
 
 @pytest.mark.parametrize(

@@ -543,3 +543,18 @@ def test_it_uses_the_same_few_queries_however_many_visits(
     with django_assert_num_queries(queries):
         result = run(semester)
     assert result is not None
+
+
+def test_it_shares_a_query_between_figures_within_one_report(django_assert_num_queries):
+    f = metrics.Filter(date(2026, 8, 3), date(2026, 8, 9))
+    with django_assert_num_queries(2):
+        metrics.wait_stats(f)
+        metrics.wait_distribution(f)
+    with metrics.shared_results(), django_assert_num_queries(2):
+        metrics.wait_stats(f)
+        metrics.wait_distribution(f)
+        metrics.popular_units(f)
+        metrics.popular_faculties(f)
+    # Results never outlive the report: the next one reads the database again.
+    with django_assert_num_queries(1):
+        metrics.wait_stats(f)
