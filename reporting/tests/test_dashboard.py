@@ -203,7 +203,7 @@ def test_it_names_the_team_in_the_csv_filename(coordinator_client):
     assert "resq-outcomes-librarian-2026-08-01-to-2026-08-31.csv" in response["Content-Disposition"]
 
 
-DASHBOARD_QUERIES = 24
+DASHBOARD_QUERIES = 26
 
 
 @pytest.mark.parametrize(

@@ -517,7 +517,7 @@ def _dataset(size: int, librarian: Team) -> None:
 
 
 QUERIES: list[tuple[str, Callable[[Term], Any], int]] = [
-    ("visit_counts", lambda term: metrics.visit_counts(WEEK), 1),
+    ("visit_counts", lambda term: metrics.visit_counts(WEEK), 2),
     ("visits_per_day", lambda term: metrics.visits_per_day(WEEK), 1),
     ("outcomes", lambda term: metrics.outcomes(WEEK), 1),
     ("wait_stats", lambda term: metrics.wait_stats(WEEK), 1),
