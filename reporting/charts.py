@@ -187,6 +187,30 @@ def peak_hours_chart(grid: dict) -> Chart:
     )
 
 
+def wait_by_hour_chart(hours: Sequence[dict]) -> Chart:
+    """When the wait was worst: median and 90th percentile by hour of arrival."""
+    labels = [f"{row['hour']:02d}:00" for row in hours]
+    medians = [row["median_wait"] for row in hours]
+    p90s = [row["p90_wait"] for row in hours]
+    traces = [
+        go.Bar(x=labels, y=medians, name="Median wait", marker_color=ACCENT),
+        go.Bar(x=labels, y=p90s, name="90th percentile", marker_color="#8fb3de"),
+    ]
+    return Chart(
+        name="wait-by-hour",
+        title="Wait by hour of arrival",
+        figure=_figure(
+            traces,
+            barmode="group",
+            xaxis={"type": "category", "title": {"text": "Hour of arrival"}},
+            yaxis={"title": {"text": "Minutes waited"}},
+        ),
+        headers=["Hour", "Median wait (min)", "90th percentile wait (min)"],
+        rows=[[label, m, p] for label, m, p in zip(labels, medians, p90s, strict=True)],
+        empty=not any(m is not None for m in medians),
+    )
+
+
 def weekly_trend_chart(
     current: Sequence[tuple[int, int]],
     previous: Sequence[tuple[int, int]],

@@ -324,9 +324,14 @@ def _hourly_waits(f: Filter, *keys: str) -> tuple[Counter, dict[tuple, Histogram
     return arrivals, waits
 
 
+@_shareable
+def _grid(f: Filter) -> tuple[Counter, dict[tuple, Histogram]]:
+    return _hourly_waits(f, "weekday", "hour")
+
+
 def arrivals_by_weekday_hour(f: Filter) -> dict[str, Any]:
     """1 query; a weekday × local hour grid of arrivals and median waits."""
-    arrivals, waits = _hourly_waits(f, "weekday", "hour")
+    arrivals, waits = _grid(f)
     hours_seen = sorted({hour for _, hour in arrivals})
     hours = list(range(hours_seen[0], hours_seen[-1] + 1)) if hours_seen else DEFAULT_HOURS
     weekend = {day for day, _ in arrivals if day > 5}
@@ -343,8 +348,16 @@ def arrivals_by_weekday_hour(f: Filter) -> dict[str, Any]:
 
 
 def wait_by_hour(f: Filter) -> list[dict[str, Any]]:
-    """1 query; one row per local hour that had arrivals."""
-    arrivals, waits = _hourly_waits(f, "hour")
+    """1 query (the grid's, when shared); one row per local hour that had arrivals."""
+    cells, cell_waits = _grid(f)
+    arrivals: Counter = Counter()
+    waits: dict[tuple, Histogram] = defaultdict(dict)
+    for (_, hour), n in cells.items():
+        arrivals[(hour,)] += n
+    for (_, hour), histogram in cell_waits.items():
+        merged = waits[(hour,)]
+        for seconds, n in histogram.items():
+            merged[seconds] = merged.get(seconds, 0) + n
     return [
         {
             "hour": hour,

@@ -65,6 +65,7 @@ CHARTS: dict[str, Callable[[ChartContext], charts.Chart]] = {
     "peak-hours": lambda c: charts.peak_hours_chart(
         metrics.arrivals_by_weekday_hour(c.report.filter)
     ),
+    "wait-by-hour": lambda c: charts.wait_by_hour_chart(metrics.wait_by_hour(c.report.filter)),
     "weekly-trend": _weekly_trend,
     "outcomes": lambda c: charts.outcomes_chart(metrics.outcomes(c.report.filter)),
     "utilisation": lambda c: charts.utilisation_chart(metrics.utilisation(c.report.filter)),

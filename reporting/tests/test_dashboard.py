@@ -281,3 +281,19 @@ def test_it_shows_which_faculties_and_enquiry_types_bring_students_in(coordinato
     )
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows == [["Enquiry type", "Visits"], ["Essay", "2"], ["Referencing", "1"]]
+
+
+def test_it_shows_at_which_hours_the_wait_was_worst(coordinator_client):
+    # 02:00 and 03:00 UTC are 10:00 and 11:00 in Perth; waits of 12 minutes.
+    finished_visit(datetime(2026, 8, 3, 2, 0, tzinfo=UTC))
+    finished_visit(datetime(2026, 8, 4, 3, 0, tzinfo=UTC))
+    params = {"view": "week", "day": "2026-08-05"}
+
+    median = figures(coordinator_client.get(URL, params))["wait-by-hour"]["data"][0]
+    assert median["x"] == ["10:00", "11:00"]
+    assert median["y"] == [12.0, 12.0]
+
+    response = coordinator_client.get(reverse("reporting:chart_csv", args=["wait-by-hour"]), params)
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0] == ["Hour", "Median wait (min)", "90th percentile wait (min)"]
+    assert rows[1:] == [["10:00", "12.0", "12.0"], ["11:00", "12.0", "12.0"]]

@@ -558,3 +558,10 @@ def test_it_shares_a_query_between_figures_within_one_report(django_assert_num_q
     # Results never outlive the report: the next one reads the database again.
     with django_assert_num_queries(1):
         metrics.wait_stats(f)
+
+
+def test_it_reads_the_hourly_waits_from_the_grid_within_one_report(django_assert_num_queries):
+    f = metrics.Filter(date(2026, 8, 3), date(2026, 8, 9))
+    with metrics.shared_results(), django_assert_num_queries(1):
+        metrics.arrivals_by_weekday_hour(f)
+        metrics.wait_by_hour(f)
