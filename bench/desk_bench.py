@@ -683,18 +683,18 @@ def server_environment(db_url: str, static_root: str) -> dict[str, str]:
     }
 
 
-def free_port(preferred: int | None) -> int:
-    candidates = [preferred] if preferred else list(PORTS)
+def free_port(preferred: int | None, ports: range = PORTS) -> int:
+    candidates = [preferred] if preferred else list(ports)
     for port in candidates:
-        if port not in PORTS:
-            raise SystemExit(f"--port must be within {PORTS.start}-{PORTS.stop - 1}.")
+        if port not in ports:
+            raise SystemExit(f"--port must be within {ports.start}-{ports.stop - 1}.")
         with socket.socket() as probe:
             try:
                 probe.bind((HOST, port))
             except OSError:
                 continue
             return port
-    raise SystemExit(f"No free port in {PORTS.start}-{PORTS.stop - 1}.")
+    raise SystemExit(f"No free port in {ports.start}-{ports.stop - 1}.")
 
 
 class Server:

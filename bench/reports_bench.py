@@ -36,7 +36,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -52,10 +51,10 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH_DIR]
 sys.path.insert(0, str(ROOT))
 
 from bench.desk_bench import (  # noqa: E402 (the path above comes first)
-    HOST,
     Server,
     database_name,
     fetch,
+    free_port,
     recreate_database,
     server_environment,
     setup_django,
@@ -92,20 +91,6 @@ CANDIDATE_INDEXES = [
 
 def median_ms(times: list[float]) -> float:
     return round(statistics.median(times) * 1000, 1)
-
-
-def free_port(preferred: int | None) -> int:
-    candidates = [preferred] if preferred else list(PORTS)
-    for port in candidates:
-        if port not in PORTS:
-            raise SystemExit(f"--port must be within {PORTS.start}-{PORTS.stop - 1}.")
-        with socket.socket() as probe:
-            try:
-                probe.bind((HOST, port))
-            except OSError:
-                continue
-            return port
-    raise SystemExit(f"No free port in {PORTS.start}-{PORTS.stop - 1}.")
 
 
 # --- data --------------------------------------------------------------------------------
@@ -528,7 +513,7 @@ def measure_all(name: str, args, port: int, env: dict, workdir: Path, user, term
 
 
 def run(args: argparse.Namespace, workdir: Path) -> dict:
-    port = free_port(args.port)
+    port = free_port(args.port, PORTS)
     env = server_environment(args.db_url, str(workdir / "static"))
     meta = {
         "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
