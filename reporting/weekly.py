@@ -20,13 +20,12 @@ from django.views.decorators.http import require_GET
 from queueing.models import Team
 
 from . import metrics
+from .forms import EARLIEST, LATEST
 from .metrics import Filter
 from .models import Term
 
 # Far enough either side of any real data that the previous/next links and the
 # comparison weeks stay inside what `date` can hold.
-EARLIEST_DAY = date(2000, 1, 1)
-LATEST_DAY = date(2099, 12, 31)
 TOP_UNITS = 5
 TOP_ENQUIRY_TYPES = 8
 
@@ -371,10 +370,8 @@ def _parse_day(raw: str | None) -> tuple[date, str]:
         day = date.fromisoformat(raw.strip())
     except ValueError:
         return today, f"“{raw[:40]}” is not a date like 2026-08-03; showing this week."
-    if not EARLIEST_DAY <= day <= LATEST_DAY:
-        return today, (
-            f"Pick a day between {EARLIEST_DAY:%Y} and {LATEST_DAY:%Y}; showing this week."
-        )
+    if not EARLIEST <= day <= LATEST:
+        return today, (f"Pick a day between {EARLIEST:%Y} and {LATEST:%Y}; showing this week.")
     return day, ""
 
 
@@ -394,9 +391,9 @@ def week_summary(request: HttpRequest) -> HttpResponse:
         error=error,
         teams=teams,
         day=day,
-        previous_day=max(monday - timedelta(days=7), EARLIEST_DAY),
-        next_day=min(monday + timedelta(days=7), LATEST_DAY),
-        has_previous=monday - timedelta(days=7) >= EARLIEST_DAY - timedelta(days=6),
-        has_next=monday + timedelta(days=7) <= LATEST_DAY,
+        previous_day=max(monday - timedelta(days=7), EARLIEST),
+        next_day=min(monday + timedelta(days=7), LATEST),
+        has_previous=monday - timedelta(days=7) >= EARLIEST - timedelta(days=6),
+        has_next=monday + timedelta(days=7) <= LATEST,
     )
     return render(request, "reporting/weekly.html", context)
