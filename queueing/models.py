@@ -225,7 +225,10 @@ class Visit(models.Model):
 
     class Meta:
         ordering = ["arrived_at", "pk"]
-        permissions = [("use_desk", "Can run the desk (live queue)")]
+        permissions = [
+            ("use_desk", "Can run the desk (live queue)"),
+            ("export_visits", "Can export visits with student details (CSV)"),
+        ]
         indexes = [
             models.Index(fields=["status", "team", "arrived_at"], name="visit_board_idx"),
             models.Index(fields=["ended_at"], name="visit_ended_idx"),
