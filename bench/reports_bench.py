@@ -141,6 +141,32 @@ def generate(visits: int, per_day: float, seed: int) -> dict:
     }
 
 
+def existing_data(per_day: float) -> dict:
+    """What a kept database holds, described as generate() would."""
+    from django.db import connection
+
+    from queueing.models import Visit
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('queueing_visit'))")
+        size = cursor.fetchone()[0]
+    first = Visit.objects.order_by("arrived_at").values_list("arrived_at", flat=True).first()
+    total = Visit.objects.count()
+    if not total:
+        raise SystemExit("--reuse-db: the database holds no visits; run with --keep-db first.")
+    print(f"Reusing {total:,} visits (visit table with indexes {size}).", flush=True)
+    return {
+        "visits": total,
+        "per_day": per_day,
+        "generation_s": None,
+        "vacuum_analyze_s": None,
+        "table_size": size,
+        "first_day": str(first.date()) if first else None,
+        "output": "",
+        "reused": True,
+    }
+
+
 class _Capture:
     """A stdout for call_command that keeps what it was told."""
 
@@ -408,9 +434,15 @@ def summary_block(meta: dict, data: dict, runs: list[dict]) -> str:
         f"Reports bench {meta['when']} · {meta['cpus']} CPUs, load {meta['load']} · "
         f"PostgreSQL {meta['postgres']} · Python {meta['python']}, Django {meta['django']}",
         f"Data: {data['visits']:,} visits from {data['first_day']} at about "
-        f"{data['per_day']:g} a day; demo_data {data['generation_s']:g} s "
-        f"({data['visits'] / data['generation_s']:,.0f}/s), VACUUM ANALYZE "
-        f"{data['vacuum_analyze_s']:g} s, table {data['table_size']}",
+        f"{data['per_day']:g} a day; "
+        + (
+            "reused from an earlier run"
+            if data.get("reused")
+            else f"demo_data {data['generation_s']:g} s "
+            f"({data['visits'] / data['generation_s']:,.0f}/s), VACUUM ANALYZE "
+            f"{data['vacuum_analyze_s']:g} s"
+        )
+        + f", table {data['table_size']}",
     ]
     for run in runs:
         inproc, http, mets = run["in_process"], run["http"], run["metrics"]
@@ -459,6 +491,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, help=f"port ({PORTS.start}-{PORTS.stop - 1})")
     parser.add_argument("--db-url", default=DEFAULT_DB_URL, help="PostgreSQL database to create")
     parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
+    parser.add_argument(
+        "--reuse-db",
+        action="store_true",
+        help="measure the data a --keep-db run left, without generating any (implies --keep-db)",
+    )
     parser.add_argument("--no-http", action="store_true", help="skip the gunicorn part")
     parser.add_argument(
         "--try-indexes",
@@ -467,6 +504,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=2021, help="demo data seed")
     args = parser.parse_args(argv)
+    if args.reuse_db:
+        args.keep_db = True
     if args.visits is None:
         args.visits = 100_000 if args.quick else 1_000_000
     if not 1 <= args.visits <= 10_000_000:
@@ -522,7 +561,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
         "python": platform.python_version(),
     }
     print(f"Preparing database {database_name(args.db_url)} (port {port})…", flush=True)
-    recreate_database(args.db_url)
+    if not args.reuse_db:
+        recreate_database(args.db_url)
     setup_django(env)
     import django
     from django.db import connection
@@ -534,7 +574,11 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         meta["postgres"] = cursor.fetchone()[0]
-    data = generate(args.visits, args.per_day, args.seed)
+    data = (
+        existing_data(args.per_day)
+        if args.reuse_db
+        else generate(args.visits, args.per_day, args.seed)
+    )
     user = create_coordinator()
     term = Term.objects.get(name=TERM_NAME)
     first_day = date.fromisoformat(data["first_day"]) if data["first_day"] else term.first_day

@@ -31,7 +31,6 @@ from django.db.models import (
     Count,
     DateTimeField,
     F,
-    FilteredRelation,
     Func,
     IntegerField,
     OuterRef,
@@ -134,7 +133,12 @@ class SecondsBetween(Func):
 
     def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list]:
         start_sql, end_sql, params = self._parts(compiler, connection)
-        return f"CAST(ROUND(EXTRACT(EPOCH FROM ({end_sql} - {start_sql}))) AS integer)", params
+        # date_part is double precision; EXTRACT would be numeric, slower to compute
+        # and to group by over a term of visits (measured: 163 → 123 ms for the grid).
+        return (
+            f"CAST(FLOOR(DATE_PART('epoch', {end_sql} - {start_sql}) + 0.5) AS integer)",
+            params,
+        )
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list]:
         start_sql, end_sql, params = self._parts(compiler, connection)
@@ -147,6 +151,35 @@ class SecondsBetween(Func):
 
 def _at(moment: datetime) -> Value:
     return Value(moment, output_field=DateTimeField())
+
+
+class HourOfWeek(Func):
+    """The local hour of the week of a datetime: 0 is Monday 00:00-01:00, 167 Sunday
+    23:00-24:00, in the service's time zone.
+
+    One integer instead of a weekday and an hour: on PostgreSQL the datetime is
+    converted to local time once, not twice, and the group key is an integer rather
+    than two numerics (measured on a term of 143,000 visits: 127 → 88 ms).
+    """
+
+    arity = 1
+    output_field = IntegerField()
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list]:
+        (field,) = self.get_source_expressions()
+        tz = local_tz()
+        cell = (ExtractIsoWeekDay(field, tzinfo=tz) - 1) * 24 + ExtractHour(field, tzinfo=tz)
+        return compiler.compile(cell.resolve_expression(compiler.query))
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list]:
+        (field,) = self.get_source_expressions()
+        sql, params = compiler.compile(field)
+        # Hours since 1970-01-01 00:00 local, a Thursday: 72 hours after a Monday.
+        return (
+            f"MOD(CAST(FLOOR(DATE_PART('epoch', {sql} AT TIME ZONE %s) / 3600) AS integer)"
+            " + 72, 168)",
+            [*params, settings.TIME_ZONE],
+        )
 
 
 WAIT = SecondsBetween(F("arrived_at"), F("started_at"))
@@ -231,51 +264,97 @@ def _started(f: Filter) -> QuerySet[Visit]:
 # --- the metrics -------------------------------------------------------------------
 
 
-def visit_counts(f: Filter) -> dict[str, int]:
-    """2 queries. Unique students are counted over SELECT DISTINCT, which the database
-    hashes; COUNT(DISTINCT …) beside the other counts sorts every visit instead
-    (measured on a term of 143,000 visits: 104 ms for the single query)."""
-    counts = f.visits().aggregate(
-        visits=Count("pk"),
-        served=Count("pk", filter=Q(status=Visit.Status.FINISHED)),
-        removed=Count("pk", filter=Q(status=Visit.Status.REMOVED)),
-        open=Count("pk", filter=Q(status__in=OPEN_STATUSES)),
+def _without_team(f: Filter) -> Filter:
+    return Filter(f.start, f.end)
+
+
+@_shareable
+def _daily(f: Filter) -> list[dict[str, Any]]:
+    """Visits per local day, team and status, every team: at most days × teams × 4 rows.
+
+    One pass over the period feeds the visits per day, the team comparison and the
+    weekly trend; callers pick their team's rows here rather than asking again.
+    """
+    return list(
+        f.visits()
+        .values("team_id", "status", day=TruncDate("arrived_at", tzinfo=local_tz()))
+        .annotate(n=Count("pk"))
+        .order_by()
     )
+
+
+def _daily_rows(f: Filter) -> Iterator[dict[str, Any]]:
+    rows = _daily(_without_team(f))
+    return (row for row in rows if f.team is None or row["team_id"] == f.team.pk)
+
+
+@_shareable
+def _outcome_waits(f: Filter) -> list[dict[str, Any]]:
+    """Visits per status, outcome and whole seconds of wait (null until a session
+    starts): a few hundred rows. One pass gives the counts, the outcomes and the wait
+    histogram."""
+    return list(
+        f.visits().values("status", "outcome", seconds=WAIT).annotate(n=Count("pk")).order_by()
+    )
+
+
+def _waits(f: Filter) -> Histogram:
+    histogram: Histogram = {}
+    for row in _outcome_waits(f):
+        if row["seconds"] is not None:
+            histogram[row["seconds"]] = histogram.get(row["seconds"], 0) + row["n"]
+    return histogram
+
+
+def _status_counts(rows: Iterable[dict[str, Any]]) -> dict[str, int]:
+    counts = {"visits": 0, "served": 0, "removed": 0, "open": 0}
+    for row in rows:
+        counts["visits"] += row["n"]
+        if row["status"] == Visit.Status.FINISHED:
+            counts["served"] += row["n"]
+        elif row["status"] == Visit.Status.REMOVED:
+            counts["removed"] += row["n"]
+        else:
+            counts["open"] += row["n"]
+    return counts
+
+
+def visit_counts(f: Filter) -> dict[str, int]:
+    """2 queries (the first shared with outcomes and waits). Unique students are
+    counted over SELECT DISTINCT, which the database hashes; COUNT(DISTINCT …) sorts
+    every visit instead (measured on a term of 143,000 visits: 104 ms for one query)."""
+    counts = _status_counts(_outcome_waits(f))
     counts["unique_students"] = f.visits().order_by().values("student_number").distinct().count()
     return counts
 
 
 def visits_per_day(f: Filter) -> list[dict[str, Any]]:
     """1 query; every day of the range, zeros included."""
-    rows = (
-        f.visits()
-        .values(day=TruncDate("arrived_at", tzinfo=local_tz()))
-        .annotate(
-            served=Count("pk", filter=Q(status=Visit.Status.FINISHED)),
-            removed=Count("pk", filter=Q(status=Visit.Status.REMOVED)),
-            open=Count("pk", filter=Q(status__in=OPEN_STATUSES)),
-            total=Count("pk"),
+    by_day: dict[date, list[dict[str, Any]]] = defaultdict(list)
+    for row in _daily_rows(f):
+        by_day[row["day"]].append(row)
+    result = []
+    for day in f.days:
+        counts = _status_counts(by_day.get(day, []))
+        result.append(
+            {
+                "day": day,
+                "served": counts["served"],
+                "removed": counts["removed"],
+                "open": counts["open"],
+                "total": counts["visits"],
+            }
         )
-        .order_by("day")
-    )
-    by_day = {row["day"]: row for row in rows}
-    empty = {"served": 0, "removed": 0, "open": 0, "total": 0}
-    return [{**empty, **by_day.get(day, {}), "day": day} for day in f.days]
+    return result
 
 
 def outcomes(f: Filter) -> list[tuple[str, int]]:
     """1 query; every outcome in Visit.Outcome order, then the visits still open."""
-    counts = f.visits().aggregate(
-        **{value: Count("pk", filter=Q(outcome=value)) for value in Visit.Outcome.values},
-        open=Count("pk", filter=Q(status__in=OPEN_STATUSES)),
-    )
+    counts: Counter = Counter()
+    for row in _outcome_waits(f):
+        counts[row["outcome"] if row["status"] not in OPEN_STATUSES else STILL_OPEN] += row["n"]
     rows = [(label, counts[value]) for value, label in Visit.Outcome.choices]
-    return [*rows, (STILL_OPEN, counts["open"])]
-
-
-@_shareable
-def _waits(f: Filter) -> Histogram:
-    return _histogram(_started(f), WAIT)
+    return [*rows, (STILL_OPEN, counts[STILL_OPEN])]
 
 
 def wait_stats(f: Filter) -> dict[str, Any]:
@@ -298,35 +377,21 @@ def session_stats(f: Filter) -> dict[str, Any]:
     return _stats(_histogram(f.visits().filter(status=Visit.Status.FINISHED), SESSION))
 
 
-def _hourly_waits(f: Filter, *keys: str) -> tuple[Counter, dict[tuple, Histogram]]:
+@_shareable
+def _grid(f: Filter) -> tuple[Counter, dict[tuple, Histogram]]:
     """Arrivals and wait histograms per local (weekday, hour) cell, in one query.
 
     Visits never started group under a null wait: they count as arrivals only.
     """
-    tz = local_tz()
-    fields = {
-        "weekday": ExtractIsoWeekDay("arrived_at", tzinfo=tz),
-        "hour": ExtractHour("arrived_at", tzinfo=tz),
-    }
-    rows = (
-        f.visits()
-        .values(**{key: fields[key] for key in keys}, seconds=WAIT)
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
+    rows = f.visits().values(cell=HourOfWeek("arrived_at"), seconds=WAIT).annotate(n=Count("pk"))
     arrivals: Counter = Counter()
     waits: dict[tuple, Histogram] = defaultdict(dict)
-    for row in rows:
-        cell = tuple(row[key] for key in keys)
+    for row in rows.order_by():
+        cell = (row["cell"] // 24 + 1, row["cell"] % 24)  # (ISO weekday, hour)
         arrivals[cell] += row["n"]
         if row["seconds"] is not None:
             waits[cell][row["seconds"]] = row["n"]
     return arrivals, waits
-
-
-@_shareable
-def _grid(f: Filter) -> tuple[Counter, dict[tuple, Histogram]]:
-    return _hourly_waits(f, "weekday", "hour")
 
 
 def arrivals_by_weekday_hour(f: Filter) -> dict[str, Any]:
@@ -370,20 +435,30 @@ def wait_by_hour(f: Filter) -> list[dict[str, Any]]:
 
 
 @_shareable
-def _unit_counts(f: Filter) -> list[dict[str, Any]]:
-    """Visits per unit code, most first: a few hundred rows at most."""
+def _unit_enquiry_counts(f: Filter) -> list[dict[str, Any]]:
+    """Visits per unit code and enquiry type: units × types rows at most (a few
+    thousand in a busy term), one pass for the units, faculties and enquiry types."""
     return list(
-        f.visits()
-        .exclude(unit_code="")
-        .values("unit_code")
-        .annotate(n=Count("pk"))
-        .order_by("-n", "unit_code")
+        f.visits().values("unit_code", "enquiry_type__name").annotate(n=Count("pk")).order_by()
     )
+
+
+def _ranked(totals: Counter, limit: int | None = None) -> list[tuple[str, int]]:
+    """Most first, ties alphabetical."""
+    return sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:limit]
+
+
+def _unit_totals(f: Filter) -> Counter:
+    totals: Counter = Counter()
+    for row in _unit_enquiry_counts(f):
+        if row["unit_code"]:
+            totals[row["unit_code"]] += row["n"]
+    return totals
 
 
 def popular_units(f: Filter, limit: int = 10) -> list[tuple[str, int]]:
     """1 query; most visited unit codes, ties alphabetical."""
-    return [(row["unit_code"], row["n"]) for row in _unit_counts(f)[:limit]]
+    return _ranked(_unit_totals(f), limit)
 
 
 FACULTY_PREFIX = re.compile(r"[A-Z]+")
@@ -396,36 +471,29 @@ def popular_faculties(f: Filter, limit: int = 10) -> list[tuple[str, int]]:
     unit code (a few hundred rows at most) and the prefixes are summed here.
     """
     totals: Counter = Counter()
-    for row in _unit_counts(f):
-        match = FACULTY_PREFIX.match(row["unit_code"].upper())
+    for unit, n in _unit_totals(f).items():
+        match = FACULTY_PREFIX.match(unit.upper())
         if match:
-            totals[match.group()] += row["n"]
-    return sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:limit]
+            totals[match.group()] += n
+    return _ranked(totals, limit)
 
 
 def enquiry_types(f: Filter) -> list[tuple[str, int]]:
     """1 query; enquiry types that had visits, most first."""
-    rows = (
-        f.visits()
-        .values("enquiry_type__name")
-        .annotate(n=Count("pk"))
-        .order_by("-n", "enquiry_type__name")
-    )
-    return [(row["enquiry_type__name"], row["n"]) for row in rows]
+    totals: Counter = Counter()
+    for row in _unit_enquiry_counts(f):
+        totals[row["enquiry_type__name"]] += row["n"]
+    return _ranked(totals)
 
 
 def team_share(f: Filter) -> list[tuple[str, int]]:
-    """1 query; every active team in display order, whatever team the filter names."""
-    begin, end = f.bounds
-    # The date range goes into the join, not into the count's filter: otherwise every
-    # visit ever is joined and then discarded (a full scan at a million visits).
-    teams = Team.objects.filter(is_active=True).annotate(
-        in_period=FilteredRelation(
-            "visits", condition=Q(visits__arrived_at__gte=begin, visits__arrived_at__lt=end)
-        ),
-        n=Count("in_period"),
-    )
-    return [(team.name, team.n) for team in teams.order_by("display_order", "name")]
+    """2 queries (visits per day, shared, and the teams); every active team in display
+    order, whatever team the filter names."""
+    totals: Counter = Counter()
+    for row in _daily(_without_team(f)):
+        totals[row["team_id"]] += row["n"]
+    teams = Team.objects.filter(is_active=True).order_by("display_order", "name")
+    return [(team.name, totals[team.pk]) for team in teams]
 
 
 def _staffed_seconds(
@@ -524,13 +592,7 @@ def weekly_trend(term: Term, team: Team | None = None) -> list[tuple[int, int]]:
     if not weeks:
         return []
     f = Filter(weeks[0][1], min(weeks[-1][1] + timedelta(days=6), term.last_day), team)
-    rows = (
-        f.visits()
-        .values(day=TruncDate("arrived_at", tzinfo=local_tz()))
-        .annotate(n=Count("pk"))
-        .order_by("day")
-    )
     per_week: Counter = Counter()
-    for row in rows:
+    for row in _daily_rows(f):
         per_week[row["day"] - timedelta(days=row["day"].weekday())] += row["n"]
     return [(number, per_week[monday]) for number, monday in weeks]

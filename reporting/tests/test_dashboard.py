@@ -203,18 +203,25 @@ def test_it_names_the_team_in_the_csv_filename(coordinator_client):
     assert "resq-outcomes-librarian-2026-08-01-to-2026-08-31.csv" in response["Content-Disposition"]
 
 
-DASHBOARD_QUERIES = 26
+#: Session, user, permissions, teams, terms; then the figures. A term's own view reads
+#: its weekly trend from the visits per day it has already counted; any other view
+#: counts the term's days once more. Pinned so that a new chart or a lost shared
+#: result is a decision, not an accident.
+DASHBOARD_QUERIES = 21
 
 
 @pytest.mark.parametrize(
-    "params",
+    ("params", "queries"),
     [
-        {"view": "week", "day": "2026-08-05"},
-        {"view": "range", "start": "2026-07-01", "end": "2026-08-31", "team": "studysmarter"},
-        {"view": "term"},
+        ({"view": "week", "day": "2026-08-05"}, DASHBOARD_QUERIES + 1),
+        (
+            {"view": "range", "start": "2026-07-01", "end": "2026-08-31", "team": "studysmarter"},
+            DASHBOARD_QUERIES + 1,
+        ),
+        ({"view": "term"}, DASHBOARD_QUERIES),
     ],
 )
-def test_it_uses_a_fixed_number_of_queries(coordinator_client, semester, params):
+def test_it_uses_a_fixed_number_of_queries(coordinator_client, semester, params, queries):
     visits_in_week_of_3_aug(5)
     with CaptureQueriesContext(connection) as few:
         coordinator_client.get(URL, params)
@@ -224,9 +231,7 @@ def test_it_uses_a_fixed_number_of_queries(coordinator_client, semester, params)
 
     assert response.status_code == 200
     assert len(many) == len(few)
-    # Session, user, permissions, teams, terms; then the figures. Pinned so that a new
-    # chart or a lost shared result is a decision, not an accident.
-    assert len(many) == DASHBOARD_QUERIES, [q["sql"][:80] for q in many]
+    assert len(many) == queries, [q["sql"][:80] for q in many]
 
 
 @pytest.mark.parametrize(

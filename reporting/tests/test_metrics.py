@@ -528,7 +528,7 @@ QUERIES: list[tuple[str, Callable[[Term], Any], int]] = [
     ("popular_units", lambda term: metrics.popular_units(WEEK), 1),
     ("popular_faculties", lambda term: metrics.popular_faculties(WEEK), 1),
     ("enquiry_types", lambda term: metrics.enquiry_types(WEEK), 1),
-    ("team_share", lambda term: metrics.team_share(WEEK), 1),
+    ("team_share", lambda term: metrics.team_share(WEEK), 2),
     ("utilisation", lambda term: metrics.utilisation(WEEK), 3),
     ("weekly_trend", lambda term: metrics.weekly_trend(term), 2),
 ]
@@ -565,3 +565,27 @@ def test_it_reads_the_hourly_waits_from_the_grid_within_one_report(django_assert
     with metrics.shared_results(), django_assert_num_queries(1):
         metrics.arrivals_by_weekday_hour(f)
         metrics.wait_by_hour(f)
+
+
+def test_it_reads_counts_outcomes_and_waits_from_one_query_within_one_report(
+    django_assert_num_queries,
+):
+    f = metrics.Filter(date(2026, 8, 3), date(2026, 8, 9))
+    # The unique students are their own query; everything else is one pass.
+    with metrics.shared_results(), django_assert_num_queries(2):
+        metrics.visit_counts(f)
+        metrics.outcomes(f)
+        metrics.wait_stats(f)
+        metrics.wait_distribution(f)
+
+
+def test_it_reads_days_teams_and_the_term_trend_from_one_query_within_one_report(
+    semester, studysmarter, django_assert_num_queries
+):
+    weeks = semester.teaching_weeks()
+    f = metrics.Filter(weeks[0][1], semester.last_day)
+    with metrics.shared_results(), django_assert_num_queries(3):
+        metrics.visits_per_day(f)
+        metrics.visits_per_day(metrics.Filter(f.start, f.end, studysmarter))
+        metrics.team_share(f)  # and its list of teams
+        metrics.weekly_trend(semester)  # and the term's breaks
