@@ -190,3 +190,37 @@ RESQ_UNDO_WINDOW_SECONDS = env.int("RESQ_UNDO_WINDOW_SECONDS", default=5 * 60)
 RESQ_STUDENT_NUMBER_PATTERN = env.str("RESQ_STUDENT_NUMBER_PATTERN", default=r"^\d{8}$")
 RESQ_STUDENT_NUMBER_HELP = env.str("RESQ_STUDENT_NUMBER_HELP", default="8 digits, e.g. 21234567")
 RESQ_POLL_SECONDS = env.float("RESQ_POLL_SECONDS", default=2.0)
+
+# Mail.
+# Django 6.1's MAILERS, from the environment: SMTP when SMTP_HOST is set. Without it,
+# development prints mail to the console; production falls back to a relay on this
+# host (the usual local MTA), so a missing relay fails loudly rather than silently.
+# An empty value (KEY= in .env) counts as unset.
+_smtp_host = env.str("SMTP_HOST", default="") or ("" if DEBUG else "localhost")
+if _smtp_host:
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": _smtp_host,
+                # Unset: 587 with STARTTLS, 465 with SSL, else 25.
+                "port": env.int("SMTP_PORT") if env.str("SMTP_PORT", default="") else None,
+                "username": env.str("SMTP_USER", default=""),
+                "password": env.str("SMTP_PASSWORD", default=""),
+                "use_tls": env.bool("SMTP_USE_TLS", default=False),
+                "use_ssl": env.bool("SMTP_USE_SSL", default=False),
+                # A scheduled job must not hang on a mail server that stopped answering.
+                "timeout": (
+                    env.float("SMTP_TIMEOUT") if env.str("SMTP_TIMEOUT", default="") else 30.0
+                ),
+            },
+        },
+    }
+else:
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="") or "ResQ <resq@localhost>"
+SERVER_EMAIL = env.str("SERVER_EMAIL", default="") or DEFAULT_FROM_EMAIL
+
+# The daily usage email: who gets it, and where its links point.
+RESQ_DAILY_REPORT_RECIPIENTS = env.list("RESQ_DAILY_REPORT_RECIPIENTS", default=[])
+RESQ_SITE_URL = env.str("RESQ_SITE_URL", default="") or ("http://127.0.0.1:8000" if DEBUG else "")
