@@ -4,28 +4,47 @@ read the staffing history.
 Visits start and move on the desk; admin is where a manager fixes a record afterwards.
 Every admin change a desk screen would show bumps the board version, so open screens
 refresh, and every correction of a visit leaves a "corrected" event in its history.
+Managers also import and export visits, teams and enquiry types as CSV here (see
+resources.py and docs/import.md).
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models import DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce, Now
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.dateparse import parse_datetime
 from django.utils.functional import cached_property
 from django.utils.html import format_html_join
+from import_export.admin import ImportExportMixin
+from import_export.formats.base_formats import CSV
+from import_export.forms import ExportForm, ImportForm
 
 from .forms import VisitDetailsForm
 from .models import Board, EnquiryType, StaffingChange, Team, Visit, VisitEvent
+from .resources import (
+    SAVE_AS_CSV,
+    CSVUpload,
+    EnquiryTypeResource,
+    ImportFileError,
+    LegacyVisitResource,
+    TeamResource,
+    VisitResource,
+)
 
 admin.site.site_header = "ResQ administration"
 admin.site.site_title = "ResQ administration"
@@ -40,6 +59,150 @@ def _local(value: datetime | None) -> str:
 
 def _minutes(duration: timedelta | None) -> int | None:
     return None if duration is None else int(duration.total_seconds() // 60)
+
+
+# --- import and export -----------------------------------------------------------------
+
+
+class LayoutImportForm(ImportForm):
+    """The upload form, in the words a manager uses."""
+
+    def __init__(self, formats: Any, resources: Any, **kwargs: Any) -> None:
+        super().__init__(formats, resources, **kwargs)
+        self.fields["resource"].label = "File layout"
+        self.fields["import_file"].label = "CSV file"
+
+
+class ManagerImportExport(ImportExportMixin):
+    """CSV import and export (django-import-export) for managers: the permission codes
+    in settings give both to whoever may change the model, which is the Manager role.
+
+    An import shows a preview (a dry run, rolled back) before anything is written, and
+    the confirmed import is one transaction: if any row fails, nothing is written.
+    """
+
+    import_formats = [CSVUpload]
+    export_formats = [CSV]
+    import_form_class = LayoutImportForm
+    # The export form that picks fields ticks "select all" from an inline event handler,
+    # which the Content-Security-Policy refuses; an export is the whole row anyway, so
+    # that it can be imported again.
+    export_form_class = ExportForm
+    import_template_name = "admin/queueing/import.html"
+    export_template_name = "admin/queueing/export.html"
+    #: Paragraphs shown above the upload and the export forms.
+    import_help: tuple[str, ...] = ()
+    export_help: tuple[str, ...] = ()
+    #: One line in admin's log per imported row, or one for the whole file.
+    log_each_row = True
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {"import_help": self.import_help, "export_help": self.export_help}
+
+    def init_request_context_data(self, request: HttpRequest, form: Any) -> dict[str, Any]:
+        context = super().init_request_context_data(request, form)
+        # The columns an export writes, read-only ones included (the library lists the
+        # ones an import reads).
+        context["fields_list"] = [
+            (resource.get_display_name(), [f.column_name for f in resource().get_export_fields()])
+            for resource in self.get_export_resource_classes(request)
+        ]
+        return context
+
+    def get_import_data_kwargs(self, **kwargs: Any) -> dict[str, Any]:
+        kwargs = super().get_import_data_kwargs(**kwargs)
+        # The library rolls back on errors but keeps the valid rows when others fail
+        # validation; a confirmed file whose data changed since its preview must not
+        # be half imported either.
+        kwargs.setdefault("rollback_on_validation_errors", True)
+        return kwargs
+
+    def add_data_read_fail_error_to_form(self, form: Any, e: Exception) -> None:
+        if isinstance(e, ImportFileError):
+            form.add_error("import_file", str(e))
+        else:
+            form.add_error("import_file", f"This file cannot be read as CSV. {SAVE_AS_CSV}")
+
+    def import_action(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        response = super().import_action(request, **kwargs)
+        context = getattr(response, "context_data", None) or {}
+        if "fields_list" in context and not context["fields_list"]:
+            # The library lists no columns after a file it could not read.
+            context["fields_list"] = [
+                (
+                    resource.get_display_name(),
+                    [field.column_name for field in resource().get_user_visible_fields()],
+                )
+                for resource in self.get_import_resource_classes(request)
+            ]
+        form = context.get("form")
+        if "confirm_form" not in context and hasattr(form, "cleaned_data"):
+            # A file that cannot be imported is not kept for a confirmation that will
+            # never come: it holds student names and numbers.
+            name = getattr(form.cleaned_data.get("import_file"), "tmp_storage_name", None)
+            if name:
+                storage = self.get_tmp_storage_class()(
+                    name=name, **self.get_tmp_storage_class_kwargs()
+                )
+                with suppress(OSError):
+                    storage.remove()
+        return response
+
+    def process_import(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        try:
+            return super().process_import(request, **kwargs)
+        except (OSError, ImportFileError):
+            messages.error(
+                request,
+                "The uploaded file is no longer on the server (the server restarted, or "
+                "it was confirmed already). Nothing was imported: upload it again.",
+            )
+            app_label, model_name = self.get_model_info()
+            return HttpResponseRedirect(reverse(f"admin:{app_label}_{model_name}_import"))
+
+    def process_result(self, result: Any, request: HttpRequest) -> HttpResponse:
+        if not (result.has_errors() or result.has_validation_errors()):
+            return super().process_result(result, request)
+        # The confirmed run met problems its preview did not (the data changed in
+        # between) and was rolled back as a whole: say so, with the rows.
+        messages.error(request, "Nothing was imported: the file has problems now.")
+        form_class = self.get_import_form_class(request)
+        form = form_class(self.get_import_formats(), self.get_import_resource_classes(request))
+        context = {
+            **self.admin_site.each_context(request),
+            **self.get_import_context_data(),
+            "title": "Import",
+            "form": form,
+            "opts": self.model._meta,
+            "media": self.media + form.media,
+            "result": result,
+            "import_error_display": self.import_error_display,
+        }
+        return TemplateResponse(request, [self.import_template_name], context)
+
+    def generate_log_entries(self, result: Any, request: HttpRequest) -> None:
+        if self.log_each_row:
+            super().generate_log_entries(result, request)
+            return
+        totals = result.totals
+        if not (totals["new"] or totals["update"]):
+            return
+        name = request.POST.get("original_file_name", "")
+        LogEntry.objects.create(
+            user_id=request.user.pk,
+            content_type=ContentType.objects.get_for_model(self.model),
+            object_repr=f"Import of {name}"[:200],
+            action_flag=ADDITION if totals["new"] else CHANGE,
+            change_message=(
+                f"Imported {name}: {totals['new']} new, {totals['update']} changed, "
+                f"{totals['skip']} unchanged {self.model._meta.verbose_name_plural}."
+            ),
+        )
+
+    def add_success_message(self, result: Any, request: HttpRequest) -> None:
+        super().add_success_message(result, request)
+        for note in getattr(result, "notes", []):
+            messages.info(request, note)
 
 
 # --- visits ------------------------------------------------------------------------
@@ -324,8 +487,35 @@ def _field_label(name: str) -> str:
 
 
 @admin.register(Visit)
-class VisitAdmin(admin.ModelAdmin):
+class VisitAdmin(ManagerImportExport, admin.ModelAdmin):
     form = VisitAdminForm
+    resource_classes = [VisitResource, LegacyVisitResource]
+    # Each visit records its import or correction in its own history; admin's log has
+    # one line for the file rather than a hundred thousand.
+    log_each_row = False
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        # Names and student numbers leave ResQ only with the export permission, here as
+        # on the Export Data page: changing visits is not enough.
+        return super().has_export_permission(request) and request.user.has_perm(
+            "queueing.export_visits"
+        )
+
+    import_help = (
+        "ResQ visits (CSV, as exported): the file Export gives you. Correct it and import "
+        "it to correct those visits; rows are matched on their id, and unchanged rows are "
+        "left alone. Visits waiting or in a session are changed on the desk instead.",
+        "Old system (2021) CSV: the old system's export as it is. Each row becomes a "
+        "visit; a row brought across by an earlier import is recognised by its old id and "
+        "left alone, so importing the same file again adds nothing.",
+        "You see a preview first. Nothing is written until you confirm, and nothing at all "
+        "if any row has a problem.",
+    )
+    export_help = (
+        "The visits the list shows now (its filters and search apply), with students' "
+        "names and numbers: keep the file where only staff can read it, and delete it "
+        "when you are done.",
+    )
     list_display = [
         "student_name",
         "student_number",
@@ -408,6 +598,10 @@ class VisitAdmin(admin.ModelAdmin):
         # Visits start on the desk, which records who added them and places them in
         # the queue; a record added here would have neither.
         return False
+
+    def get_export_resource_classes(self, request: HttpRequest) -> list[type]:
+        # The old system's layout is for bringing its history in, not for writing.
+        return [VisitResource]
 
     @admin.display(description="Arrived", ordering="arrived_at")
     def arrived(self, visit: Visit) -> str:
@@ -546,8 +740,14 @@ class TeamAdminForm(forms.ModelForm):
 
 
 @admin.register(Team)
-class TeamAdmin(ActivationAdmin):
+class TeamAdmin(ManagerImportExport, ActivationAdmin):
     form = TeamAdminForm
+    resource_classes = [TeamResource]
+    import_help = (
+        "The file Export gives you: name, slug, available_label, display_order, is_active "
+        "(yes or no). Rows are matched on the slug; a new slug adds a team. Staff "
+        "available is counted on the desk and is not imported.",
+    )
     list_display = ["name", "slug", "display_order", "is_active", "available_staff"]
     list_display_links = ["name"]
     search_fields = ["name"]
@@ -570,7 +770,12 @@ class TeamAdmin(ActivationAdmin):
 
 
 @admin.register(EnquiryType)
-class EnquiryTypeAdmin(ActivationAdmin):
+class EnquiryTypeAdmin(ManagerImportExport, ActivationAdmin):
+    resource_classes = [EnquiryTypeResource]
+    import_help = (
+        "The file Export gives you: name, display_order, is_active (yes or no). Rows are "
+        "matched on the name; a new name adds an enquiry type.",
+    )
     list_display = ["name", "display_order", "is_active"]
     list_display_links = ["name"]
     search_fields = ["name"]
@@ -601,3 +806,7 @@ class StaffingChangeAdmin(admin.ModelAdmin):
     @admin.display(description="At", ordering="at")
     def when(self, change: StaffingChange) -> str:
         return _local(change.at)
+
+
+# The admin's own log (who changed what here), read-only for managers.
+from . import admin_audit  # noqa: E402, F401

@@ -220,6 +220,10 @@ class Visit(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # Where a visit brought in from another system came from ("legacy:123" is the old
+    # system's visit 123), so that importing the same file again finds it instead of
+    # adding it twice. Blank for visits added on the desk.
+    source_ref = models.CharField("source reference", max_length=64, blank=True, editable=False)
 
     objects = VisitQuerySet.as_manager()
 
@@ -264,6 +268,11 @@ class Visit(models.Model):
                         outcome__in=["cancelled", "no_show", "out_of_time"],
                     )
                 ),
+            ),
+            models.UniqueConstraint(
+                fields=["source_ref"],
+                condition=~Q(source_ref=""),
+                name="visit_source_ref_unique",
             ),
         ]
 
@@ -477,6 +486,8 @@ class Visit(models.Model):
             name: [_plain(getattr(self, name)), _plain(value)] for name, value in changed.items()
         }
         with transaction.atomic():
+            if transfer:
+                _lock_teams(self.team_id, changed["team"])
             query = Visit.objects.filter(pk=self.pk, status=self.status)
             if query.update(**changed) != 1:
                 raise TransitionError(self._stale_message())
@@ -496,6 +507,7 @@ class Visit(models.Model):
     @classmethod
     def add(cls, *, by: User, **fields: Any) -> Visit:
         with transaction.atomic():
+            _lock_teams(fields.get("team") or fields.get("team_id"))
             visit = cls.objects.create(added_by=by, **fields)
             VisitEvent.objects.create(
                 visit=visit,
@@ -539,6 +551,19 @@ class Visit(models.Model):
         return closed
 
 
+def _lock_teams(*teams: Team | int | None) -> None:
+    """Lock team rows before the board, the order every writer keeps.
+
+    PostgreSQL checks a new visit's foreign keys at commit, which takes a share lock on
+    its team row; by then the board row is held. A start or a staffing change holds the
+    team row and waits for the board: without this lock first, the two deadlock
+    (seen under load in the crash test). Several teams are locked in id order.
+    """
+    ids = sorted({_plain(team) for team in teams if team is not None})
+    if ids:
+        list(Team.objects.select_for_update().filter(pk__in=ids).order_by("pk").values("pk"))
+
+
 def _plain(value: Any) -> Any:
     return value.pk if isinstance(value, models.Model) else value
 
@@ -557,6 +582,7 @@ class VisitEvent(models.Model):
         QUEUE_CLOSED = "queue_closed", "Queue closed (out of time)"
         CORRECTED = "corrected", "Details corrected"
         TRANSFERRED = "transferred", "Transferred to another team"
+        IMPORTED = "imported", "Imported"
 
     visit = models.ForeignKey(Visit, on_delete=models.CASCADE, related_name="events")
     action = models.CharField(max_length=16, choices=Action.choices)

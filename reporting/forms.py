@@ -3,10 +3,15 @@
 The form never rejects a request: a value it cannot use is replaced by a sensible
 default and the page says so. A bookmark from an old term, a mistyped date or a
 hand-edited URL should still show a report, not an error.
+
+The Export Data form at the end is the exception: it refuses what it cannot use,
+since a downloaded file with a quietly corrected range would pass for the one asked for.
 """
 
 from __future__ import annotations
 
+import calendar
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from urllib.parse import urlencode
@@ -228,3 +233,212 @@ class ReportFilterForm(forms.Form):
             return None
         earlier = [t for t in self.terms if t.first_day < term.first_day]
         return max(earlier, key=lambda t: t.first_day, default=None)
+
+
+# --- Export Data ---------------------------------------------------------------------
+
+LAST_DAY, LAST_WEEK, LAST_MONTH, LAST_YEAR, ALL_TIME, CUSTOM = (
+    "last-day",
+    "last-week",
+    "last-month",
+    "last-year",
+    "all-time",
+    "custom",
+)
+
+
+@dataclass(frozen=True)
+class ExportPeriod:
+    """One choice of the export's period, in the original system's words, with what it
+    means. The data dictionary (page and docs/data-dictionary.md) shows `meaning`."""
+
+    value: str
+    label: str
+    meaning: str
+
+
+#: Every preset ends today, a local day in the service's time zone, and includes it:
+#: a coordinator exporting at the end of the morning's drop-in gets that morning.
+EXPORT_PERIODS = [
+    ExportPeriod(LAST_DAY, "Last Day", "Today, the local day the export is made."),
+    ExportPeriod(LAST_WEEK, "Last Week", "The 7 days ending today: today and the 6 days before."),
+    ExportPeriod(
+        LAST_MONTH,
+        "Last Month",
+        "The month ending today: from the day after the same date last month to today, "
+        "e.g. 29 Oct to 28 Nov; on 31 Mar, from 1 Mar, as February has no 31st.",
+    ),
+    ExportPeriod(
+        LAST_YEAR,
+        "Last Year",
+        "The year ending today: from the day after the same date last year to today, "
+        "e.g. 29 Nov 2025 to 28 Nov 2026.",
+    ),
+    ExportPeriod(ALL_TIME, "All Time", "Every visit recorded, from the first to today."),
+    ExportPeriod(CUSTOM, "Custom", "From the Start Date to the End Date, both days included."),
+]
+
+
+def _months_back(day: date, months: int) -> date:
+    """The same date `months` earlier, or that month's last day if it has no such date."""
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    month += 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def period_days(period: str, today: date) -> tuple[date, date]:
+    """First and last local day of a preset (not All Time or Custom), both included."""
+    if period == LAST_DAY:
+        return today, today
+    if period == LAST_WEEK:
+        return today - timedelta(days=6), today
+    if period == LAST_MONTH:
+        return _months_back(today, 1) + timedelta(days=1), today
+    if period == LAST_YEAR:
+        return _months_back(today, 12) + timedelta(days=1), today
+    raise ValueError(f"{period!r} has no fixed days.")
+
+
+class ExportDateField(forms.DateField):
+    """A date that names what it could not read: a date input cannot show it again."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except ValidationError:
+            shown = str(value) if len(str(value)) <= 40 else str(value)[:40] + "…"
+            raise ValidationError(
+                "“%(value)s” is not a date. Enter a day such as 27/11/2026.",
+                code="invalid",
+                params={"value": shown},
+            ) from None
+
+
+@dataclass(frozen=True)
+class ExportChoice:
+    """What a valid export form asks for: the visits, and how to describe and name them."""
+
+    filter: Filter
+    period: ExportPeriod
+    query: str
+
+    @property
+    def label(self) -> str:
+        f = self.filter
+        if f.start == f.end:
+            return day_label(f.start)
+        return f"{day_label(f.start)} – {day_label(f.end)}"
+
+    @property
+    def filename(self) -> str:
+        f = self.filter
+        team = f"-{f.team.slug}" if f.team else ""
+        return f"resq-visits{team}-{f.start.isoformat()}-to-{f.end.isoformat()}.csv"
+
+
+class ExportForm(forms.Form):
+    """The Export Data filters. Unlike the dashboard's, this form refuses what it cannot
+    use: a file downloaded with a silently corrected range would be mistaken for the
+    one asked for."""
+
+    period = forms.ChoiceField(
+        label="Period",
+        choices=[(p.value, p.label) for p in EXPORT_PERIODS],
+        widget=forms.RadioSelect,
+        help_text="Whole local days. Every period but Custom ends today and includes it.",
+        error_messages={
+            "required": "Choose a period to export.",
+            "invalid_choice": "“%(value)s” is not one of the periods. Choose Last Day, "
+            "Last Week, Last Month, Last Year, All Time or Custom.",
+        },
+    )
+    start = ExportDateField(
+        label="Start Date",
+        required=False,
+        validators=[validate_reportable],
+        help_text="For Custom: the first day, included.",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    end = ExportDateField(
+        label="End Date",
+        required=False,
+        validators=[validate_reportable],
+        help_text="For Custom: the last day, included.",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    team = forms.ChoiceField(
+        label="Team",
+        required=False,
+        error_messages={
+            "invalid_choice": "There is no team “%(value)s”. Choose a team from the list."
+        },
+    )
+
+    def __init__(self, data, *, teams: list[Team], today: date, **kwargs) -> None:
+        # Choices come from the list the view loaded: validating costs no query.
+        super().__init__(data, **kwargs)
+        self.teams = teams
+        self.today = today
+        self.fields["team"].choices = [("", "All teams")] + [(t.slug, t.name) for t in teams]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("period") != CUSTOM:
+            # Dates left over from an earlier Custom choice are not used, so they cannot
+            # be wrong either.
+            for name in ("start", "end"):
+                self.errors.pop(name, None)
+                data[name] = None
+            return data
+        start, end = data.get("start"), data.get("end")
+        if start is None and "start" not in self.errors:
+            self.add_error("start", "Enter the Start Date for a custom period.")
+        if end is None and "end" not in self.errors:
+            self.add_error("end", "Enter the End Date for a custom period.")
+        if start and end and end < start:
+            self.add_error(
+                "end",
+                f"The End Date ({day_label(end)}) is before the Start Date "
+                f"({day_label(start)}). Choose an End Date on or after it.",
+            )
+        return data
+
+    def period_dates(self) -> list[tuple[forms.BoundField, ExportPeriod, str]]:
+        """Each period's radio button, its meaning, and the days it covers today."""
+        dates = {}
+        for period in EXPORT_PERIODS:
+            if period.value == ALL_TIME:
+                dates[period.value] = f"every visit up to {day_label(self.today)}"
+            elif period.value == CUSTOM:
+                dates[period.value] = "choose the Start Date and End Date"
+            else:
+                start, end = period_days(period.value, self.today)
+                dates[period.value] = (
+                    day_label(start) if start == end else f"{day_label(start)} – {day_label(end)}"
+                )
+        periods = {p.value: p for p in EXPORT_PERIODS}
+        return [
+            (radio, periods[radio.data["value"]], dates[radio.data["value"]])
+            for radio in self["period"]
+        ]
+
+    def choice(self, *, first_day: Callable[[Team | None], date | None]) -> ExportChoice:
+        """The visits a valid form asks for. `first_day(team)` is the local day of the
+        first visit, asked only for All Time."""
+        data = self.cleaned_data
+        team = next((t for t in self.teams if t.slug == data.get("team")), None)
+        period = next(p for p in EXPORT_PERIODS if p.value == data["period"])
+        query = {"period": period.value}
+        if period.value == CUSTOM:
+            start, end = data["start"], data["end"]
+            query |= {"start": start.isoformat(), "end": end.isoformat()}
+        elif period.value == ALL_TIME:
+            end = self.today
+            start = min(first_day(team) or end, end)
+        else:
+            start, end = period_days(period.value, self.today)
+        if team is not None:
+            query["team"] = team.slug
+        return ExportChoice(
+            filter=Filter(start=start, end=end, team=team), period=period, query=urlencode(query)
+        )

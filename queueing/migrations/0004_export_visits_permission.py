@@ -1,5 +1,6 @@
 """Exporting visits with names and student numbers is its own permission; the
-Coordinator role holds it (managers correct records, but do not export them)."""
+Coordinator role holds it. It guards the Export Data page and the visit export in admin
+alike: a manager corrects records without it, and exports only if also given it."""
 
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
