@@ -2,6 +2,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 
+from accounts.tests.helpers import pass_two_factor
 from queueing.tests.factories import UserFactory
 
 
@@ -54,7 +55,9 @@ def leader_client(client, leader):
 
 @pytest.fixture
 def manager_client(client, manager):
+    # A manager's browser as admin needs it: logged in, two-factor passed.
     client.force_login(manager)
+    pass_two_factor(client, manager)
     return client
 
 

@@ -1,13 +1,32 @@
-from urllib.parse import urlsplit
+import logging
+import time
+from collections.abc import Callable
+from urllib.parse import urlencode, urlsplit
 
-from django.contrib.auth import middleware
+from allauth.mfa.models import Authenticator
+from allauth.mfa.utils import is_mfa_enabled
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth import middleware as auth_middleware
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
+from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
 
+from .sessions import (
+    ACTIVE_AT,
+    LOGIN_AT,
+    TWO_FACTOR_USER,
+    session_note_activity,
+)
 
-class LoginRequiredMiddleware(middleware.LoginRequiredMiddleware):
+logger = logging.getLogger(__name__)
+
+
+class LoginRequiredMiddleware(auth_middleware.LoginRequiredMiddleware):
     """Django's deny-by-default login check, aware of htmx.
 
     An htmx request from a signed-out screen (an expired session during a poll) must
@@ -26,3 +45,105 @@ class LoginRequiredMiddleware(middleware.LoginRequiredMiddleware):
             )["Location"]
             return HttpResponseClientRedirect(login_url)
         return super().handle_no_permission(request, view_func)
+
+
+class SessionTimeoutMiddleware:
+    """Logs a user out after a while without activity, and a while after logging in.
+
+    ResQ runs on a shared reception computer: a desk left open must not stay logged
+    in until the evening. Idle means no request of the user's own. The board's
+    two-second poll (RESQ_SESSION_PASSIVE_VIEWS) is the browser asking, not the
+    person, so it never counts as activity and never writes the session: an
+    unattended desk is logged out by its own poll once the idle time is up. Other
+    requests write the time back at most once a minute.
+
+    Before LoginRequiredMiddleware, which then sends the logged-out request to the
+    login page as it would any other (htmx polls by HX-Redirect), with a message
+    saying why.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> None:
+        if not request.user.is_authenticated:
+            return
+        session = request.session
+        now = int(time.time())
+        login_at = session.get(LOGIN_AT)
+        active_at = session.get(ACTIVE_AT)
+        idle = settings.RESQ_SESSION_IDLE_TIMEOUT
+        lifetime = settings.SESSION_COOKIE_AGE
+        if login_at is not None and lifetime and now - login_at >= lifetime:
+            self.log_out(request, f"after {_duration(lifetime)}: log in again to carry on.")
+            return
+        if active_at is not None and idle and now - active_at >= idle:
+            self.log_out(request, f"after {_duration(idle)} without activity.")
+            return
+        match = request.resolver_match
+        if match is not None and match.view_name in settings.RESQ_SESSION_PASSIVE_VIEWS:
+            return
+        if login_at is None:
+            # Logged in before sessions were stamped: the clocks start now.
+            session[LOGIN_AT] = now
+        session_note_activity(session, now=now)
+
+    @staticmethod
+    def log_out(request: HttpRequest, why: str) -> None:
+        user_id = request.user.pk
+        logout(request)
+        messages.info(request, f"You were logged out {why}")
+        logger.info("Session of user %s timed out.", user_id)
+
+
+class AdminTwoFactorMiddleware:
+    """Admin needs two-factor authentication: a staff user without an authenticator
+    app is sent to set one up, and one who has it must have passed it in this session
+    (at login, by confirming a code now, or by setting the app up in it). Other pages
+    do not ask: student leaders and coordinators share the reception computer and have
+    no admin.
+
+    After LoginRequiredMiddleware: an anonymous request is the admin's to refuse.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view_func, view_args, view_kwargs
+    ) -> HttpResponse | None:
+        match = request.resolver_match
+        if match is None or match.app_name != "admin" or match.view_name == "admin:logout":
+            return None
+        user = request.user
+        if not user.is_authenticated:
+            return None
+        if not (user.is_active and user.is_staff):
+            # Django's admin would send them to its login page, which is ours, which
+            # sends a logged-in user straight back: a loop. Say no instead.
+            raise PermissionDenied
+        if not is_mfa_enabled(user, [Authenticator.Type.TOTP]):
+            messages.info(
+                request,
+                "Admin needs two-factor authentication. Set up an authenticator app on "
+                "your phone to continue.",
+            )
+            return HttpResponseRedirect(reverse("mfa_activate_totp"))
+        if request.session.get(TWO_FACTOR_USER) != user.pk:
+            query = urlencode({"next": request.get_full_path()})
+            return HttpResponseRedirect(f"{reverse('mfa_reauthenticate')}?{query}")
+        return None
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        hours = seconds // 3600
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    minutes = max(1, round(seconds / 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"

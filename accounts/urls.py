@@ -1,13 +1,14 @@
-from django.contrib.auth import views as auth_views
+from allauth.account import views as allauth_views
 from django.urls import path
+
+from . import views
 
 app_name = "accounts"
 
+# The login page is allauth's (it runs the two-factor step), under the name the rest of
+# ResQ uses; accounts.allauth_urls gives allauth the names it reverses itself.
 urlpatterns = [
-    path(
-        "login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
-        name="login",
-    ),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", views.overview, name="overview"),
+    path("login/", allauth_views.login, name="login"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
 ]

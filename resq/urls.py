@@ -6,12 +6,15 @@ from django.views.generic import RedirectView
 from . import views
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="queueing:desk"), name="home"),
+    path("", views.home, name="home"),
     path("accounts/", include("accounts.urls")),
+    # allauth's password, two-factor and session pages, after accounts.urls: both
+    # serve /accounts/login/, and the first (accounts:login) answers it.
+    path("accounts/", include("accounts.allauth_urls")),
     path("desk/", include("queueing.urls")),
     path("reports/", include("reporting.urls")),
     # One login page for everyone: the admin's own form would sit beside it, outside
-    # whatever protects accounts:login.
+    # the login throttling and the two-factor step that protect accounts:login.
     path(
         "admin/login/",
         login_not_required(RedirectView.as_view(pattern_name="accounts:login", query_string=True)),
@@ -20,3 +23,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
 ]
+
+# A lost database answers 503, not 500: see views.server_error.
+handler500 = views.server_error

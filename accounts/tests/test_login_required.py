@@ -24,6 +24,14 @@ pytestmark = pytest.mark.django_db
 #: URLs that answer without a login, and why.
 EXEMPT = {
     "accounts:login": "the login page itself",
+    "account_login": "allauth's name for the same login page (shadowed by accounts:login)",
+    "accounts:logout": "POST only; also abandons a login still waiting for its code",
+    "account_reset_password": "a forgotten password: ask for a reset link",
+    "account_reset_password_done": "a forgotten password: the link is on its way",
+    "account_reset_password_from_key": "a forgotten password: the emailed link itself",
+    "account_reset_password_from_key_done": "a forgotten password: the new one is set",
+    "account_inactive": "says an account is switched off, to someone not logged in",
+    "mfa_authenticate": "the login's second step: password given, code not yet",
     "admin:login": "Django admin's login URL, shadowed by admin_login_redirect",
     "admin_login_redirect": "sends the admin's login URL to the one login page",
     "healthz": "load balancers and the container health check have no session",
@@ -117,7 +125,12 @@ class SampleValues:
             "path": str(visit.pk),
             "uuid": "00000000-0000-0000-0000-000000000000",
         }
-        self.by_regex_group = {"app_label": "accounts", "url": "no-such-page/"}
+        self.by_regex_group = {
+            "app_label": "accounts",
+            "url": "no-such-page/",
+            "uidb36": "1",
+            "key": "not-a-real-key",
+        }
 
     def url_for(self, route: Route) -> str:
         def from_route(match: re.Match) -> str:
@@ -234,14 +247,17 @@ def test_it_sends_an_expired_board_back_to_the_board_after_login(client, htmx_he
 
 
 @pytest.mark.parametrize("route", [r for r in ROUTES if r.is_exempt], ids=lambda r: r.label)
-def test_it_answers_exempt_urls_without_a_login(client, route):
-    url = "/" + route.route
+def test_it_answers_exempt_urls_without_a_login(client, samples, route):
+    url = samples.url_for(route)
+    # Logging out is POST only; logging out when not logged in lands on the login page.
+    method = client.post if route.name == "accounts:logout" else client.get
 
-    response = client.get(url)
-    htmx_response = client.get(url, headers={"HX-Request": "true"})
+    response = method(url)
+    htmx_response = method(url, headers={"HX-Request": "true"})
 
-    # Served as is, or (the admin's login URL, pointed at ours) sent to our login page:
-    # never held back until a login, which would loop.
+    # Served as is, or (the admin's login URL, pointed at ours; the code step with no
+    # login waiting) sent to our login page: never held back until a login, which
+    # would loop.
     if response.status_code == 302:
         assert urlsplit(response["Location"]).path == resolve_url(settings.LOGIN_URL)
         assert urlsplit(response["Location"]).query != f"next={quote(url, safe='/')}"
@@ -301,7 +317,7 @@ def test_it_refuses_a_wrong_password(client, leader):
     )
 
     assert response.status_code == 200
-    assert "correct username and password" in response.text
+    assert "username and/or password you specified are not correct" in response.text
     assert not Session.objects.exists()
 
 

@@ -624,6 +624,12 @@ class Command(BaseCommand):
 
     def print_login(self) -> None:
         self.stdout.write("Log in as demo / demo (every role) or leader / leader (desk only)")
+        # Admin requires two-factor authentication; the demo user has none until its
+        # first visit there, so logging in and the desk need nothing but the password.
+        self.stdout.write(
+            "Admin asks demo to set up an authenticator app (two-factor) on the first visit; "
+            "to start over: python manage.py remove_two_factor demo"
+        )
 
     # --- history ---------------------------------------------------------------------
 

@@ -1,0 +1,46 @@
+"""Signed-in sessions: when they began and were last used, whether they passed the
+second factor, and ending them.
+
+Which sessions belong to a user comes from allauth's `UserSession` map, written when
+someone logs in through the login page (allauth's `user_logged_in`), so ending a
+user's sessions is one query for the map and one delete per session, not a decode
+of every session in the table.
+"""
+
+from collections.abc import Iterable
+
+from allauth.usersessions.models import UserSession
+from django.contrib.sessions.backends.base import SessionBase
+
+#: Seconds since the epoch, kept in the session itself.
+LOGIN_AT = "resq_login_at"
+ACTIVE_AT = "resq_active_at"
+#: The user (pk) who passed the second factor in this session: at login, by
+#: confirming a code later, or by setting up an authenticator app in it.
+TWO_FACTOR_USER = "resq_two_factor_user"
+
+#: Activity is written back at most this often, so that a page that keeps asking
+#: (or a leader clicking all afternoon) does not write the session every request.
+ACTIVITY_WRITE_SECONDS = 60
+
+
+def session_stamp_login(session: SessionBase, *, now: int) -> None:
+    session[LOGIN_AT] = now
+    session[ACTIVE_AT] = now
+
+
+def session_note_activity(session: SessionBase, *, now: int) -> None:
+    """Records activity, writing the session only when the last note is a minute old."""
+    last = session.get(ACTIVE_AT)
+    if last is None or now - last >= ACTIVITY_WRITE_SECONDS:
+        session[ACTIVE_AT] = now
+
+
+def sessions_end(*, users: Iterable) -> int:
+    """Ends every session the users logged in to through the login page; returns how
+    many. Each is removed through the session engine, so a cached copy goes too."""
+    ended = 0
+    for user_session in UserSession.objects.filter(user__in=users):
+        user_session.end()
+        ended += 1
+    return ended
