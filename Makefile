@@ -5,7 +5,7 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/resq
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-sqlite test-postgres lint format bench setup browser
+.PHONY: run test test-sqlite test-postgres lint format bench setup browser crash-test screenshots
 
 # uv itself, when the machine has none: a private copy, installed from PyPI.
 .tools/bin/uv:
@@ -25,13 +25,17 @@ run: setup
 	@echo; echo "  ResQ is at http://$(HOST):$(PORT)/"; echo
 	$(UV) run python manage.py runserver $(HOST):$(PORT)
 
-# Debian's Chromium for the browser tests; test tools' own browser downloads are not used.
+# Debian's Chromium for the browser tests, and Caddy to validate the proxy's
+# configuration; test tools' own browser downloads are not used.
 browser:
-	@if [ ! -x /usr/bin/chromium ]; then \
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v caddy >/dev/null || missing="$$missing caddy"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "Chromium is missing: install Debian's 'chromium' package to run the browser tests."; \
+	    echo "Missing:$$missing. Install Debian's packages to run the browser and proxy tests."; \
 	  fi; \
 	fi
 
@@ -54,3 +58,13 @@ test: setup browser lint test-sqlite test-postgres
 
 bench: setup
 	$(UV) run python bench/desk_bench.py
+
+# The crash test in full: gunicorn killed under load, then PostgreSQL stopped as in a
+# crash and started again (it needs to run as root or postgres, and cuts off every
+# other user of the server for about ten seconds). `make test` runs the quick part.
+crash-test: setup
+	RESQ_CRASH_TEST=1 DATABASE_URL=$(PG_URL) $(UV) run pytest -q queueing/tests/test_crash_safety.py
+
+# The pictures in the README and the user guide, taken from demo data (docs/images/).
+screenshots: setup browser
+	$(UV) run python docs/screenshots.py

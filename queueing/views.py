@@ -7,6 +7,7 @@ works with JavaScript off.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable
 
@@ -25,6 +26,8 @@ from django_htmx.http import reswap, retarget
 
 from .forms import AddVisitForm, EditVisitForm, RemoveVisitForm, StaffingForm, StudentLookupForm
 from .models import Board, StaffingLimitReached, Team, TransitionError, Visit
+
+logger = logging.getLogger(__name__)
 
 DESK = "queueing/desk.html"
 # A version's board never changes, so this only bounds memory, not staleness.
@@ -84,12 +87,23 @@ def board_html(*, version: int | None = None) -> tuple[int, str]:
     if version is None:
         version = Board.current_version()
     key = f"resq:board:{version}"
-    html = cache.get(key)
+    html = _cache_call(cache.get, key)
     if html is None:
         context = board_context(version=version)
         html = render_to_string(f"{DESK}#board", {**context, "shared": True})
-        cache.set(key, html, timeout=BOARD_CACHE_SECONDS)
+        _cache_call(cache.set, key, html, timeout=BOARD_CACHE_SECONDS)
     return version, html
+
+
+def _cache_call(method: Callable, *args, **kwargs):
+    """The board cache is a saving, never a dependency: with a shared cache (Redis)
+    that stops answering, the board is rendered afresh instead of the request failing
+    (an action is already saved by the time its board is rendered)."""
+    try:
+        return method(*args, **kwargs)
+    except Exception:
+        logger.warning("Board cache unavailable; rendering the board without it", exc_info=True)
+        return None
 
 
 def _fragment_response(html: str, version: int) -> HttpResponse:

@@ -8,7 +8,9 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
+from django.conf import settings
 from django.db import connection, connections
+from django.test import Client
 from django.urls import reverse
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
@@ -77,10 +79,14 @@ EXPECTED_CONSOLE_ERRORS = ("Failed to load resource", "htmx:sendError", "htmx:af
 
 class Problems:
     """What a page did wrong without a test asking: script errors, console errors (a
-    refused Content-Security-Policy shows up there) and server errors."""
+    refused Content-Security-Policy shows up there) and server errors.
 
-    def __init__(self, page: Page) -> None:
+    `expected_statuses` are answers a test brings about on purpose (a 503 it routes).
+    """
+
+    def __init__(self, page: Page, expected_statuses: tuple[int, ...] = ()) -> None:
         self.seen: list[str] = []
+        self.expected_statuses = expected_statuses
         page.on("pageerror", lambda error: self.seen.append(f"script error: {error}"))
         page.on("console", self._console)
         page.on("response", self._response)
@@ -89,11 +95,14 @@ class Problems:
         # Failed requests are judged by their status below (a missing favicon is not a
         # problem), and htmx logs a request that never reached the server (which a test
         # causes on purpose) as an error.
-        if message.type == "error" and not message.text.startswith(EXPECTED_CONSOLE_ERRORS):
+        expected = EXPECTED_CONSOLE_ERRORS + tuple(
+            f"Response Status Error Code {status} " for status in self.expected_statuses
+        )
+        if message.type == "error" and not message.text.startswith(expected):
             self.seen.append(f"console error: {message.text}")
 
     def _response(self, response) -> None:
-        if response.status >= 500:
+        if response.status >= 500 and response.status not in self.expected_statuses:
             self.seen.append(f"{response.status} from {response.request.method} {response.url}")
 
 
@@ -152,6 +161,70 @@ def desk_page(browser: Browser, desk_server) -> Iterator[Callable[..., Page]]:
         return page
 
     yield open_desk
+
+    problems = [problem for _, watch in opened for problem in watch.seen]
+    for page, _ in opened:
+        page.context.close()
+    if problems:
+        pytest.fail("The browser reported problems:\n" + "\n".join(problems), pytrace=False)
+
+
+def session_cookie(user, base_url: str, *, two_factor: bool = False) -> dict:
+    """A logged-in session for `user` as a browser cookie, made without the login form.
+
+    The login form has its own tests (and desk_page uses it); pages that only need a
+    logged-in person start here, which saves a page load and a password check each.
+    With `two_factor`, the session has passed two-factor authentication, as a staff
+    user's must have to open admin.
+    """
+    from accounts.tests.helpers import pass_two_factor
+
+    client = Client()
+    client.force_login(user)
+    if two_factor:
+        pass_two_factor(client, user)
+    name = settings.SESSION_COOKIE_NAME
+    return {"name": name, "value": client.cookies[name].value, "url": base_url}
+
+
+@pytest.fixture
+def open_page(browser: Browser, desk_server) -> Iterator[Callable[..., Page]]:
+    """Open a page in a browser context of its own: open_page(path, user=…).
+
+    `user` None is an anonymous visitor; `two_factor` passes two-factor authentication
+    for it; other keywords go to the browser context (viewport, bypass_csp…);
+    `expected_statuses` are server errors the test causes on purpose. Like desk_page,
+    the test fails if a page hit a script error, a console error or a server error.
+    """
+    opened: list[tuple[Page, Problems]] = []
+
+    def open_(
+        path: str,
+        *,
+        user=None,
+        two_factor: bool = False,
+        expected_statuses: tuple[int, ...] = (),
+        **context_options,
+    ) -> Page:
+        options = {
+            "base_url": desk_server.url,
+            "locale": "en-AU",
+            "timezone_id": "Australia/Perth",
+            "viewport": {"width": 1400, "height": 1000},
+            **context_options,
+        }
+        context = browser.new_context(**options)
+        context.set_default_timeout(TIMEOUT_MS)
+        if user is not None:
+            context.add_cookies([session_cookie(user, desk_server.url, two_factor=two_factor)])
+        page = context.new_page()
+        opened.append((page, Problems(page, expected_statuses)))
+        # Not "load": the first dashboard waits on plotly.js (megabytes) from a server
+        # that may answer one request at a time; tests wait for what they look at.
+        page.goto(path, wait_until="domcontentloaded")
+        return page
+
+    yield open_
 
     problems = [problem for _, watch in opened for problem in watch.seen]
     for page, _ in opened:

@@ -52,18 +52,41 @@
     });
   }
 
+  // The server is up but its database is not: it answers 503 with this header.
+  const DATABASE_DOWN =
+    "The server can't reach its database — changes are not being saved. " +
+    "This page will recover by itself.";
+
+  function databaseDown(xhr) {
+    return Boolean(xhr) && xhr.status === 503 && xhr.getResponseHeader("X-Database") === "unreachable";
+  }
+
+  // A banner of its own (it is an alert, so it is heard once when it appears): the
+  // leader must stop trusting the board and the buttons, not just a status line.
+  function showDatabaseAlert(down) {
+    const banner = document.getElementById("database-alert");
+    if (!banner || banner.hidden === !down) return;
+    banner.textContent = down ? DATABASE_DOWN : "";
+    banner.hidden = !down;
+  }
+
+  // States: "ok", "offline" (no answer from the server), "database" (an answer that
+  // says the database cannot be reached).
   function setSyncStatus(state, text) {
     const el = document.getElementById("sync-status");
     if (!el) return;
-    const wasOffline = el.dataset.state === "offline";
+    const was = el.dataset.state;
     el.dataset.state = state;
     el.textContent = text;
+    showDatabaseAlert(state === "database");
     const alert = document.getElementById("sync-alert");
     if (!alert) return;
-    if (state === "offline" && !wasOffline) {
+    if (state === "offline" && was !== "offline") {
       alert.textContent = "Cannot reach the server: this board may be out of date.";
-    } else if (state === "ok" && wasOffline) {
+    } else if (state !== "offline" && was === "offline") {
       alert.textContent = "";
+    }
+    if (state === "ok" && (was === "offline" || was === "database")) {
       const announcer = document.getElementById("board-announcer");
       if (announcer) announcer.textContent = "Connection restored: the board is up to date.";
     }
@@ -121,8 +144,71 @@
   document.addEventListener("htmx:timeout", function (evt) {
     if (isPoll(evt)) offline();
   });
+  function databaseUnreachable() {
+    const since = lastSync ? " Last synced " + timeOfDay(lastSync) + "." : "";
+    setSyncStatus(
+      "database",
+      "The server can't reach its database: this board may be out of date. Retrying…" + since
+    );
+  }
+  // Any desk request may be the first to hear that the database is gone (an action
+  // that was not saved, most importantly); the next good poll clears it.
   document.addEventListener("htmx:responseError", function (evt) {
-    if (isPoll(evt)) offline();
+    if (databaseDown(evt.detail.xhr)) {
+      databaseUnreachable();
+    } else if (isPoll(evt)) {
+      offline();
+    }
+  });
+
+  // --- a desk action that failed ----------------------------------------------------
+  // htmx swaps nothing when a request fails, so a failed action would look like a
+  // button that does nothing. A short alert goes where the leader is looking (the open
+  // dialog, or the messages above the board) and goes when their next action works, not
+  // with the next poll, which may come a second later. Polls have their own status line
+  // and a database that is down has its own banner: neither is handled here.
+  function actionErrorText(evt) {
+    if (evt.type === "htmx:sendError") {
+      return "That didn't work (the server could not be reached). Check the board before trying again.";
+    }
+    const status = evt.detail.xhr ? evt.detail.xhr.status : 0;
+    if (status === 403) {
+      return "That didn't work (not allowed). Nothing was changed — reload the page and try again.";
+    }
+    if (status === 404) {
+      return "That didn't work (not found: it may have been removed). Nothing was changed.";
+    }
+    if (status >= 500) return "That didn't work (server error). Nothing was changed — try again.";
+    return "That didn't work (error " + status + "). Nothing was changed — try again.";
+  }
+
+  function clearActionError() {
+    document.querySelectorAll("[data-action-error]").forEach(function (el) {
+      el.remove();
+    });
+  }
+
+  function showActionError(evt) {
+    if (isPoll(evt) || databaseDown(evt.detail.xhr)) return;
+    const elt = evt.detail.elt;
+    const dialog = elt && elt.closest ? elt.closest("dialog[open]") : null;
+    const area = dialog ? dialog.querySelector("form") || dialog : document.getElementById("messages");
+    if (!area) return;
+    clearActionError();
+    const alert = document.createElement("div");
+    alert.className = "alert error";
+    alert.setAttribute("role", "alert");
+    alert.dataset.actionError = "";
+    const text = document.createElement("p");
+    text.textContent = actionErrorText(evt);
+    alert.appendChild(text);
+    area.prepend(alert);
+  }
+
+  document.addEventListener("htmx:responseError", showActionError);
+  document.addEventListener("htmx:sendError", showActionError);
+  document.addEventListener("htmx:afterSwap", function (evt) {
+    if (!isPoll(evt)) clearActionError();
   });
 
   // Boards arrive rendered once per version for every screen, so their timers may be
