@@ -1265,27 +1265,44 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_and_save(
+    kind: str,
+    run: Callable[[argparse.Namespace, Path], dict],
+    args: argparse.Namespace,
+    *,
+    prepare: Callable[[dict], object] = lambda report: report,
+    default: Callable[[object], object] = str,
+) -> int:
+    """What every benchmark's main does: run in a scratch directory, save the report
+    under bench/results/<kind>-<time>.json, and clean up (its database unless
+    --keep-db) whether it finished, failed or was interrupted."""
     signal.signal(signal.SIGTERM, _interrupt)
-    workdir = Path(tempfile.mkdtemp(prefix="resq-bench-"))
+    workdir = Path(tempfile.mkdtemp(prefix=f"resq-{kind}-bench-"))
     try:
         report = run(args, workdir)
         results_dir = BENCH_DIR / "results"
         results_dir.mkdir(exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        path = results_dir / f"desk-{stamp}{'-quick' if args.quick else ''}.json"
-        path.write_text(json.dumps(_plain_json(report), indent=2, default=str))
+        path = results_dir / f"{kind}-{stamp}{'-quick' if args.quick else ''}.json"
+        path.write_text(json.dumps(prepare(report), indent=2, default=default))
         print(f"Results saved to {path.relative_to(ROOT)}")
         return 0
     except KeyboardInterrupt:
         print("\nInterrupted; cleaning up.", file=sys.stderr)
         return 130
     finally:
+        with contextlib.suppress(Exception):
+            from django.db import connections
+
+            connections.close_all()
         if not args.keep_db:
             with contextlib.suppress(Exception):
                 recreate_database(args.db_url, drop_only=True)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_and_save("desk", run, parse_args(argv), prepare=_plain_json)
 
 
 if __name__ == "__main__":

@@ -29,14 +29,10 @@ import argparse
 import contextlib
 import http.client
 import io
-import json
 import os
 import platform
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from datetime import UTC, datetime
@@ -53,6 +49,7 @@ from bench.desk_bench import (  # noqa: E402 (the path above comes first)
     database_name,
     free_port,
     recreate_database,
+    run_and_save,
     server_environment,
     setup_django,
 )
@@ -394,35 +391,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
     }
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    workdir = Path(tempfile.mkdtemp(prefix="resq-export-bench-"))
-    try:
-        report = run(args, workdir)
-        results_dir = BENCH_DIR / "results"
-        results_dir.mkdir(exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        path = results_dir / f"export-{stamp}{'-quick' if args.quick else ''}.json"
-        path.write_text(json.dumps(report, indent=2, default=str))
-        print(f"Results saved to {path.relative_to(ROOT)}")
-        return 0
-    except KeyboardInterrupt:
-        print("\nInterrupted; cleaning up.", file=sys.stderr)
-        return 130
-    finally:
-        with contextlib.suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
-        if not args.keep_db:
-            with contextlib.suppress(Exception):
-                recreate_database(args.db_url, drop_only=True)
-        shutil.rmtree(workdir, ignore_errors=True)
+    return run_and_save("export", run, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -28,17 +28,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import json
 import math
 import os
 import platform
 import re
-import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -56,6 +51,7 @@ from bench.desk_bench import (  # noqa: E402 (the path above comes first)
     fetch,
     free_port,
     recreate_database,
+    run_and_save,
     server_environment,
     setup_django,
 )
@@ -601,10 +597,6 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
     }
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def _plain(value: object) -> object:
     if isinstance(value, float) and math.isnan(value):
         return None
@@ -612,30 +604,7 @@ def _plain(value: object) -> object:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    workdir = Path(tempfile.mkdtemp(prefix="resq-reports-bench-"))
-    try:
-        report = run(args, workdir)
-        results_dir = BENCH_DIR / "results"
-        results_dir.mkdir(exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        path = results_dir / f"reports-{stamp}{'-quick' if args.quick else ''}.json"
-        path.write_text(json.dumps(report, indent=2, default=_plain))
-        print(f"Results saved to {path.relative_to(ROOT)}")
-        return 0
-    except KeyboardInterrupt:
-        print("\nInterrupted; cleaning up.", file=sys.stderr)
-        return 130
-    finally:
-        with contextlib.suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
-        if not args.keep_db:
-            with contextlib.suppress(Exception):
-                recreate_database(args.db_url, drop_only=True)
-        shutil.rmtree(workdir, ignore_errors=True)
+    return run_and_save("reports", run, parse_args(argv), default=_plain)
 
 
 if __name__ == "__main__":

@@ -235,19 +235,9 @@ STATE_NEEDS: dict[str, list[tuple[str, Any, str]]] = {
     ],
 }
 
-#: Fields a manager may correct; who did what on the desk stays as recorded.
-CORRECTABLE = [
-    "student_name",
-    "student_number",
-    "unit_code",
-    "team",
-    "enquiry_type",
-    "status",
-    "outcome",
-    "arrived_at",
-    "started_at",
-    "ended_at",
-]
+#: Fields a manager may correct, in admin as in an imported correction; who did what on
+#: the desk stays as recorded.
+CORRECTABLE = list(VisitResource.CORRECTABLE)
 
 
 def _state_constraint():
