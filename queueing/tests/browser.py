@@ -14,6 +14,8 @@ from django.test import Client
 from django.urls import reverse
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
+from accounts.tests.helpers import pass_two_factor
+
 PASSWORD = "correct horse battery staple"  # UserFactory's password
 
 CHROMIUM = "/usr/bin/chromium"
@@ -177,8 +179,6 @@ def session_cookie(user, base_url: str, *, two_factor: bool = False) -> dict:
     With `two_factor`, the session has passed two-factor authentication, as a staff
     user's must have to open admin.
     """
-    from accounts.tests.helpers import pass_two_factor
-
     client = Client()
     client.force_login(user)
     if two_factor:
