@@ -700,10 +700,11 @@ def free_port(preferred: int | None, ports: range = PORTS) -> int:
 class Server:
     """gunicorn in its own process group, stopped (and waited for) whatever happens."""
 
-    def __init__(self, port: int, workers: int, log_path: Path) -> None:
+    def __init__(self, port: int, workers: int, log_path: Path, *, timeout: int = 30) -> None:
         self.port = port
         self.workers = workers
         self.log_path = log_path
+        self.timeout = timeout
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -719,7 +720,7 @@ class Server:
             "--worker-class",
             "sync",
             "--timeout",
-            "30",
+            str(self.timeout),
             "--graceful-timeout",
             "5",
             "--log-level",

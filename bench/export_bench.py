@@ -31,7 +31,6 @@ import http.client
 import io
 import os
 import platform
-import subprocess
 import sys
 import threading
 import time
@@ -71,41 +70,7 @@ class ExportServer(Server):
     download that production would cut off (it is reported against production's)."""
 
     def __init__(self, port: int, log_path: Path, *, timeout: int) -> None:
-        super().__init__(port, 1, log_path)
-        self.timeout = timeout
-
-    def start(self) -> None:
-        command = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "resq.wsgi:application",
-            "--bind",
-            f"{HOST}:{self.port}",
-            "--workers",
-            "1",
-            "--worker-class",
-            "sync",
-            "--timeout",
-            str(self.timeout),
-            "--graceful-timeout",
-            "5",
-            "--log-level",
-            "warning",
-            "--error-logfile",
-            "-",
-            "--chdir",
-            str(ROOT),
-        ]
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        super().__init__(port, 1, log_path, timeout=timeout)
 
     def worker_pid(self) -> int:
         """The one worker: the gunicorn master's child."""
