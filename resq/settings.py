@@ -16,6 +16,12 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=True)
 
+
+def _given(key: str) -> bool:
+    """Whether KEY has a value: `KEY=` (as .env.example lists it) means "the default"."""
+    return env.str(key, default="") != ""
+
+
 if DEBUG:
     SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-never-used-in-production")
 else:
@@ -154,7 +160,7 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
-            if env.bool("STATIC_MANIFEST", default=not DEBUG)
+            if (env.bool("STATIC_MANIFEST") if _given("STATIC_MANIFEST") else not DEBUG)
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         ),
     },
@@ -188,8 +194,10 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT") if _given("SECURE_SSL_REDIRECT") else True
+    SECURE_HSTS_SECONDS = (
+        env.int("SECURE_HSTS_SECONDS") if _given("SECURE_HSTS_SECONDS") else 60 * 60 * 24 * 365
+    )
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True

@@ -1,4 +1,9 @@
+import os
+import subprocess
+import sys
+
 import pytest
+from django.conf import settings
 from django.db import connection
 
 pytestmark = pytest.mark.django_db
@@ -10,3 +15,32 @@ def test_it_gives_postgresql_room_to_group_a_terms_visits():
     with connection.cursor() as cursor:
         cursor.execute("SHOW work_mem")
         assert cursor.fetchone()[0] == "16MB"
+
+
+def test_it_takes_an_empty_value_in_production_as_the_default():
+    # .env.example lists these keys empty; copied as it is, production must still
+    # redirect to HTTPS and send HSTS rather than crash or quietly turn them off.
+    code = (
+        "from django.conf import settings; "
+        "print(settings.SECURE_SSL_REDIRECT, settings.SECURE_HSTS_SECONDS, "
+        "settings.STORAGES['staticfiles']['BACKEND'].rsplit('.', 1)[-1])"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "resq.settings",
+        "DEBUG": "off",
+        "SECRET_KEY": "x" * 50,
+        "SECURE_SSL_REDIRECT": "",
+        "SECURE_HSTS_SECONDS": "",
+        "STATIC_MANIFEST": "",
+    }
+    result = subprocess.run(  # noqa: S603 - our own interpreter and settings
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "31536000", "CompressedManifestStaticFilesStorage"]
