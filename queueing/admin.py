@@ -37,6 +37,7 @@ from import_export.forms import ExportForm, ImportForm
 from .forms import VisitDetailsForm
 from .models import Board, EnquiryType, StaffingChange, Team, Visit, VisitEvent
 from .resources import (
+    CORRECTABLE,
     SAVE_AS_CSV,
     CSVUpload,
     EnquiryTypeResource,
@@ -234,10 +235,6 @@ STATE_NEEDS: dict[str, list[tuple[str, Any, str]]] = {
         ),
     ],
 }
-
-#: Fields a manager may correct, in admin as in an imported correction; who did what on
-#: the desk stays as recorded.
-CORRECTABLE = list(VisitResource.CORRECTABLE)
 
 
 def _state_constraint():

@@ -586,6 +586,22 @@ def _choice(choices: Any, text: str) -> str:
     raise ValidationError(f"“{text}” is not one of: {allowed}.")
 
 
+#: The columns of ResQ's own visit CSV that a manager may correct (admin's visit form
+#: offers the same); who did what on the desk stays as recorded.
+CORRECTABLE = (
+    "student_name",
+    "student_number",
+    "unit_code",
+    "team",
+    "enquiry_type",
+    "status",
+    "outcome",
+    "arrived_at",
+    "started_at",
+    "ended_at",
+)
+
+
 class VisitResource(ResQResource):
     """ResQ's visits as the visit list exports them. Re-importing the file corrects the
     visits it names, matched on ResQ's id; rows that did not change are left alone, so
@@ -605,18 +621,7 @@ class VisitResource(ResQResource):
     ended_at = Field("ended_at", "ended_at", LocalTimeWidget())
     source_ref = Field("source_ref", "source_ref", readonly=True)
 
-    CORRECTABLE = (
-        "student_name",
-        "student_number",
-        "unit_code",
-        "team",
-        "enquiry_type",
-        "status",
-        "outcome",
-        "arrived_at",
-        "started_at",
-        "ended_at",
-    )
+    CORRECTABLE = CORRECTABLE
     required_columns = ("id", *CORRECTABLE)
     optional_columns = ("source_ref",)
     key_columns = ("id",)
@@ -626,20 +631,7 @@ class VisitResource(ResQResource):
     class Meta:
         model = Visit
         name = "ResQ visits (CSV, as exported)"
-        fields = (
-            "id",
-            "student_name",
-            "student_number",
-            "unit_code",
-            "team",
-            "enquiry_type",
-            "status",
-            "outcome",
-            "arrived_at",
-            "started_at",
-            "ended_at",
-            "source_ref",
-        )
+        fields = ("id", *CORRECTABLE, "source_ref")
         import_id_fields = ("id",)
         instance_loader_class = KeyedLoader
         use_bulk = True

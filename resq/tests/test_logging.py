@@ -3,9 +3,7 @@
 import io
 import json
 import logging
-import os
 import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
@@ -19,6 +17,7 @@ from queueing.models import Board, EnquiryType, Team, Visit
 from resq import middleware
 from resq.logging import RequestIdFilter, current_request, user_id
 from resq.sentry import scrub_event
+from resq.tests.processes import django_process
 
 pytestmark = pytest.mark.django_db
 
@@ -315,22 +314,9 @@ LOG_KEYS = ("DEBUG", "SECRET_KEY", "LOG_FORMAT", "SENTRY_DSN", "SENTRY_RELEASE")
 
 
 def run_with_settings(code: str, **env: str) -> subprocess.CompletedProcess:
-    """Python code run after django.setup() in a fresh process, with these variables
-    (and no others of the keys under test) in its environment, as a container would
-    start."""
-    environment = {key: value for key, value in os.environ.items() if key not in LOG_KEYS}
-    environment |= dict.fromkeys(("LOG_FORMAT", "SENTRY_DSN", "SENTRY_RELEASE"), "")
-    environment |= {"DJANGO_SETTINGS_MODULE": "resq.settings", "PYTHONIOENCODING": "utf-8"}
-    environment |= env
-    return subprocess.run(  # noqa: S603 - our own interpreter and code
-        [sys.executable, "-c", f"import django\ndjango.setup()\n{code}"],
-        cwd=settings.BASE_DIR,
-        env=environment,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=120,
-        check=False,
+    """Code run in a fresh process with only these of the keys under test set."""
+    return django_process(
+        code, unset=LOG_KEYS, empty=("LOG_FORMAT", "SENTRY_DSN", "SENTRY_RELEASE"), **env
     )
 
 

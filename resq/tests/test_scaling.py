@@ -9,7 +9,6 @@ process started with the same settings from the environment, as compose would st
 import json
 import os
 import subprocess
-import sys
 import uuid
 
 import pytest
@@ -27,6 +26,7 @@ from django.utils.module_loading import import_string
 
 from queueing.models import Board
 from queueing.tests.factories import VisitFactory
+from resq.tests.processes import django_process
 
 pytestmark = pytest.mark.django_db
 
@@ -80,22 +80,9 @@ def cached_db_sessions(settings, shared_cache):
 
 
 def another_container(code: str, **env: str) -> subprocess.CompletedProcess:
-    """Python code run after django.setup() in a new process whose settings come from
-    these environment variables only (of the keys under test)."""
-    environment = {key: value for key, value in os.environ.items() if key not in SCALING_KEYS}
-    environment |= dict.fromkeys(SCALING_KEYS, "")
-    environment |= {"DJANGO_SETTINGS_MODULE": "resq.settings", "PYTHONIOENCODING": "utf-8"}
-    environment |= env
-    return subprocess.run(  # noqa: S603 - our own interpreter and code
-        [sys.executable, "-c", f"import django\ndjango.setup()\n{code}"],
-        cwd=settings.BASE_DIR,
-        env=environment,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=120,
-        check=False,
-    )
+    """Code run in a new process whose settings come from these environment variables
+    only (of the keys under test)."""
+    return django_process(code, unset=SCALING_KEYS, empty=SCALING_KEYS, **env)
 
 
 def log_in(leader) -> Client:

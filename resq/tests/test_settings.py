@@ -1,10 +1,7 @@
-import os
-import subprocess
-import sys
-
 import pytest
-from django.conf import settings
 from django.db import connection
+
+from resq.tests.processes import django_process
 
 pytestmark = pytest.mark.django_db
 
@@ -25,22 +22,13 @@ def test_it_takes_an_empty_value_in_production_as_the_default():
         "print(settings.SECURE_SSL_REDIRECT, settings.SECURE_HSTS_SECONDS, "
         "settings.STORAGES['staticfiles']['BACKEND'].rsplit('.', 1)[-1])"
     )
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "resq.settings",
-        "DEBUG": "off",
-        "SECRET_KEY": "x" * 50,
-        "SECURE_SSL_REDIRECT": "",
-        "SECURE_HSTS_SECONDS": "",
-        "STATIC_MANIFEST": "",
-    }
-    result = subprocess.run(  # noqa: S603 - our own interpreter and settings
-        [sys.executable, "-c", f"import django; django.setup(); {code}"],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+    result = django_process(
+        code,
+        DEBUG="off",
+        SECRET_KEY="x" * 50,
+        SECURE_SSL_REDIRECT="",
+        SECURE_HSTS_SECONDS="",
+        STATIC_MANIFEST="",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "31536000", "CompressedManifestStaticFilesStorage"]
