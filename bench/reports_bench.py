@@ -67,20 +67,18 @@ HTTP_TIMEOUT = 60.0
 
 #: Candidates for --try-indexes, created in the benchmark database only (the project's
 #: migrations are untouched): (name, SQL, with {tz} for the service's time zone).
-#: A covering index on arrived_at INCLUDE (the columns the metrics read) and partial
+#: The metrics group by the visit's stored report columns (local day, hour of the week,
+#: wait and session seconds), so they need no statistics on expressions. Partial
 #: indexes for the session-overlap query were tried and left out: the planner kept the
 #: plain arrived_at index, with no measurable gain, at 1,000,000 visits.
 CANDIDATE_INDEXES = [
     (
-        # The peak-hours grid groups by (local weekday, local hour, wait in seconds):
-        # without statistics on those expressions PostgreSQL expects a group per row,
-        # sorts them all and spills to disk, instead of hashing about 3,000 groups.
-        "bench_visit_local_hour_stats",
-        "CREATE STATISTICS bench_visit_local_hour_stats (ndistinct) ON "
-        "(EXTRACT(ISODOW FROM arrived_at AT TIME ZONE '{tz}')), "
-        "(EXTRACT(HOUR FROM arrived_at AT TIME ZONE '{tz}')), "
-        "(CAST(ROUND(EXTRACT(EPOCH FROM (started_at - arrived_at))) AS integer)) "
-        "FROM queueing_visit",
+        # Unique students hash the numbers of a term's visits: with the number in the
+        # arrival index the scan need not visit the table (measured 53 -> 42 ms a term).
+        # PostgreSQL only; SQLite would ignore the included column.
+        "bench_visit_arrived_students",
+        "CREATE INDEX bench_visit_arrived_students ON queueing_visit (arrived_at) "
+        "INCLUDE (student_number)",
     ),
 ]
 

