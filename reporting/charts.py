@@ -168,8 +168,8 @@ def peak_hours_chart(grid: dict) -> Chart:
         # shades, and plotly.js draws the colour bar with a style attribute that a
         # strict CSP (style-src-attr) refuses.
         showscale=False,
-        texttemplate="%{z}",
-        hovertemplate="%{y} %{x}: %{z} arrivals<extra></extra>",
+        texttemplate="%{z:,}",
+        hovertemplate="%{y} %{x}: %{z:,} arrivals<extra></extra>",
         xgap=2,
         ygap=2,
     )

@@ -33,8 +33,10 @@ from .forms import RANGE, day_label
 from .metrics import Filter
 from .models import DailyReport
 from .weekly import (
+    COUNT_WORDS,
     TOP_ENQUIRY_TYPES,
     TOP_UNITS,
+    WAIT_WORDS,
     _count,
     _hour,
     _minutes,
@@ -46,9 +48,6 @@ from .weekly import (
 COMPARE_WEEKS = 4
 #: The MAILERS alias the report goes out through.
 MAILER = "default"
-
-COUNT_WORDS = {"more": "more", "fewer": "fewer"}
-WAIT_WORDS = {"unit": " min", "more": "longer", "fewer": "shorter", "percent": False}
 
 
 @dataclass(frozen=True)

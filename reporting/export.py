@@ -170,8 +170,10 @@ REPORT_TERMS = [
     ),
     Definition(
         "Change",
-        "Each headline figure against the same number of days just before the period, "
-        "shown by arrow and sign (▲ up, ▼ down). No colour says whether that is good.",
+        "Each headline figure against the term before, for a whole term, or else against "
+        "the same number of days just before the period; told by arrow, amount and word "
+        "(▲ 12 more (+20 %), ▼ 1 min shorter, ▲ 2 pts higher). No colour says whether "
+        "that is good.",
     ),
     Definition(
         "Wait distribution",

@@ -64,6 +64,9 @@ class Report:
     messages: list[str] = field(default_factory=list)
     previous_query: str = ""
     next_query: str = ""
+    # What the headline figures are compared with, and how the page names it.
+    compare: Filter | None = None
+    compare_label: str = ""
 
 
 class ReportFilterForm(forms.Form):
@@ -151,7 +154,20 @@ class ReportFilterForm(forms.Form):
         if report is None:
             report = self._week(data.get("day") or today, team)
         report.messages = notes
+        report.compare, report.compare_label = self._comparison(report)
         return report
+
+    def _comparison(self, report: Report) -> tuple[Filter, str]:
+        """A whole term is compared with the term before it, like with like; anything
+        else with the same number of days just before it."""
+        f = report.filter
+        term, earlier = report.term, self.previous_term(report.term)
+        whole_term = term is not None and (term.first_day, term.last_day) == (f.start, f.end)
+        if report.view == TERM and whole_term and earlier is not None:
+            span = f"{day_label(earlier.first_day)} – {day_label(earlier.last_day)}"
+            return Filter(earlier.first_day, earlier.last_day, f.team), f"{earlier.name} ({span})"
+        before = f.previous()
+        return before, f"{day_label(before.start)} – {day_label(before.end)}"
 
     def _query(self, **values) -> str:
         team = self.cleaned_data.get("team")

@@ -22,6 +22,15 @@ from queueing.models import Team
 from . import charts, metrics
 from .forms import Report, ReportFilterForm
 from .models import Term
+from .weekly import (
+    COUNT_WORDS,
+    POINTS_WORDS,
+    WAIT_WORDS,
+    _minutes,
+    _number,
+    _points,
+    describe_change,
+)
 
 DASHBOARD = "reporting/dashboard.html"
 
@@ -89,46 +98,40 @@ def _overall_utilisation(rows: list[dict]) -> float | None:
     return sum(r["session_minutes"] or 0 for r in rows) / staffed
 
 
-def _change(now: float | None, before: float | None) -> dict | None:
-    if now is None or before is None:
-        return None
-    delta = now - before
-    return {
-        "delta": delta,
-        "percent": round(delta / before * 100) if before else None,
-        "direction": "up" if delta > 0 else "down" if delta < 0 else "same",
-    }
-
-
 def _headlines(report: Report) -> list[dict]:
-    current, previous = report.filter, report.filter.previous()
+    """The period's figures against report.compare, told as the weekly page tells them."""
+    current, previous = report.filter, report.compare
     counts, counts_before = metrics.visit_counts(current), metrics.visit_counts(previous)
     waits, waits_before = metrics.wait_stats(current), metrics.wait_stats(previous)
     use = _overall_utilisation(metrics.utilisation(current))
     use_before = _overall_utilisation(metrics.utilisation(previous))
+
+    def points(ratio: float | None) -> float | None:
+        return None if ratio is None else round(ratio * 100)
+
     figures = [
-        ("Visits", counts["visits"], counts_before["visits"], ""),
-        ("Served", counts["served"], counts_before["served"], ""),
-        ("Removed", counts["removed"], counts_before["removed"], ""),
-        ("Unique students", counts["unique_students"], counts_before["unique_students"], ""),
-        ("Median wait", waits["median"], waits_before["median"], " min"),
-        ("90th percentile wait", waits["p90"], waits_before["p90"], " min"),
+        ("Visits", counts["visits"], counts_before["visits"], _number, COUNT_WORDS),
+        ("Served", counts["served"], counts_before["served"], _number, COUNT_WORDS),
+        ("Removed", counts["removed"], counts_before["removed"], _number, COUNT_WORDS),
         (
-            "Utilisation",
-            None if use is None else round(use * 100),
-            None if use_before is None else round(use_before * 100),
-            "%",
+            "Unique students",
+            counts["unique_students"],
+            counts_before["unique_students"],
+            _number,
+            COUNT_WORDS,
         ),
+        ("Median wait", waits["median"], waits_before["median"], _minutes, WAIT_WORDS),
+        ("90th percentile wait", waits["p90"], waits_before["p90"], _minutes, WAIT_WORDS),
+        ("Utilisation", points(use), points(use_before), _points, POINTS_WORDS),
     ]
     return [
         {
             "label": label,
-            "value": None if now is None else round(now, 1),
-            "previous": None if before is None else round(before, 1),
-            "unit": unit,
-            "change": _change(now, before),
+            "value": "—" if now is None else show(now),
+            "previous": "—" if before is None else show(before),
+            "change": describe_change(now, before, **words),
         }
-        for label, now, before, unit in figures
+        for label, now, before, show, words in figures
     ]
 
 
@@ -144,7 +147,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "report": ctx.report,
-        "previous_period": ctx.report.filter.previous(),
         "headlines": headlines,
         "charts": built,
         "query": request.GET.urlencode(),

@@ -95,10 +95,19 @@ def describe_change(
     if percent:
         if before:
             sign = "+" if up else "−"
-            words.append(f"({sign}{round(abs(diff) / before * 100)} %)")
+            percent_change = round(abs(diff) / before * 100)
+            # A change too small to show as a whole percent is not "−0 %".
+            words.append(f"({sign}{percent_change:,} %)" if percent_change else "(under 1 %)")
         else:
             words.append("(none before)")
     return Change(" ".join(words), "up" if up else "down")
+
+
+#: How each kind of figure's change is told, here and in the dashboard and the email.
+COUNT_WORDS = {"more": "more", "fewer": "fewer"}
+WAIT_WORDS = {"unit": " min", "more": "longer", "fewer": "shorter", "percent": False}
+# Ratios compare in percentage points: "+20 %" of a percentage misleads.
+POINTS_WORDS = {"unit": " pts", "more": "higher", "fewer": "lower", "percent": False}
 
 
 def _count(n: int, noun: str) -> str:
@@ -111,6 +120,11 @@ def _minutes(value: float | None) -> str:
 
 def _hour(hour: int | None) -> str:
     return "—" if hour is None else f"{hour:02d}:00–{(hour + 1) % 24:02d}:00"
+
+
+def _points(points: float) -> str:
+    """A percentage already in points (42 -> "42 %")."""
+    return f"{round(points)} %"
 
 
 def _percent(ratio: float | None) -> str:
@@ -264,16 +278,14 @@ def week_summary_build(*, day: date, team: Team | None = None) -> dict:
     if term_period.start:
         last_term = Figures.of(Filter(start=term_period.start, end=term_period.end, team=team))
 
-    count = {"more": "more", "fewer": "fewer"}
-    wait = {"unit": " min", "more": "longer", "fewer": "shorter", "percent": False}
     headline = _compare_rows(
         [
-            ("Visits", lambda f: f.counts["visits"], _number, count),
-            ("Served", lambda f: f.counts["served"], _number, count),
-            ("Removed (not served)", lambda f: f.counts["removed"], _number, count),
-            ("Unique students", lambda f: f.counts["unique_students"], _number, count),
-            ("Median wait", lambda f: f.waits["median"], _minutes, wait),
-            ("90th percentile wait", lambda f: f.waits["p90"], _minutes, wait),
+            ("Visits", lambda f: f.counts["visits"], _number, COUNT_WORDS),
+            ("Served", lambda f: f.counts["served"], _number, COUNT_WORDS),
+            ("Removed (not served)", lambda f: f.counts["removed"], _number, COUNT_WORDS),
+            ("Unique students", lambda f: f.counts["unique_students"], _number, COUNT_WORDS),
+            ("Median wait", lambda f: f.waits["median"], _minutes, WAIT_WORDS),
+            ("90th percentile wait", lambda f: f.waits["p90"], _minutes, WAIT_WORDS),
         ],
         this,
         previous,
@@ -317,14 +329,10 @@ def week_summary_build(*, day: date, team: Team | None = None) -> dict:
             this,
             previous,
             last_term,
-            show=lambda points: f"{round(points)} %",
+            show=_points,
             # A team with no staffed time has no utilisation, not a utilisation of 0.
             absent=None,
-            # Ratios compare in percentage points: "+20 %" of a percentage misleads.
-            unit=" pts",
-            more="higher",
-            fewer="lower",
-            percent=False,
+            **POINTS_WORDS,
         ),
     ]
     sections[0].empty = "No unit codes recorded this week."

@@ -143,10 +143,39 @@ def test_it_shows_headlines_with_change_against_the_previous_week(coordinator_cl
     response = coordinator_client.get(URL, {"day": "2026-08-03"})
 
     visits = response.context["headlines"][0]
-    assert visits["label"] == "Visits"
-    assert visits["value"] == 4
-    assert visits["previous"] == 1
-    assert visits["change"] == {"delta": 3, "percent": 300, "direction": "up"}
+    assert (visits["label"], visits["value"], visits["previous"]) == ("Visits", "4", "1")
+    # Told as the weekly page and the daily email tell it: arrow, amount, word, percent.
+    assert visits["change"].text == "▲ 3 more (+300 %)"
+    waits = {h["label"]: h for h in response.context["headlines"]}["Median wait"]
+    assert (waits["value"], waits["change"].text) == ("12 min", "= no change")
+    html = response.content.decode()
+    assert "Changes are against Mon 27 Jul 2026 – Sun 2 Aug 2026." in html
+    assert "▲ 3 more (+300 %)" in html
+
+
+def test_a_term_is_compared_with_the_term_before_it(coordinator_client, semester):
+    visits_in_week_of_3_aug(1_234)
+    for day in range(3):  # Semester 1 2026, which began on 23 February
+        finished_visit(datetime(2026, 3, 2 + day, 2, 0, tzinfo=UTC))
+    finished_visit(datetime(2026, 7, 20, 2, 0, tzinfo=UTC))  # between the terms
+
+    response = coordinator_client.get(URL, {"view": "term", "term": semester.pk})
+
+    visits = response.context["headlines"][0]
+    assert (visits["value"], visits["previous"]) == ("1,234", "3")
+    assert visits["change"].text == "▲ 1,231 more (+41,033 %)"
+    html = response.content.decode()
+    assert "Changes are against Semester 1 2026 (Mon 23 Feb 2026 – Fri 5 Jun 2026)." in html
+
+
+def test_one_week_of_a_term_is_compared_with_the_week_before(coordinator_client, semester):
+    visits_in_week_of_3_aug(2)
+    finished_visit(datetime(2026, 7, 28, 2, 0, tzinfo=UTC))
+
+    response = coordinator_client.get(URL, {"view": "term", "term": semester.pk, "term_week": 2})
+
+    assert response.context["headlines"][0]["change"].text == "▲ 1 more (+100 %)"
+    assert "Changes are against Mon 27 Jul 2026 – Sun 2 Aug 2026." in response.content.decode()
 
 
 def test_it_plots_the_weekly_trend_against_the_previous_term(coordinator_client, semester):

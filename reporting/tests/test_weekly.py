@@ -275,5 +275,6 @@ def test_it_describes_changes_in_words():
     assert describe_change(72, 60, more="more", fewer="fewer").text == "▲ 12 more (+20 %)"
     assert describe_change(54, 60, more="more", fewer="fewer").text == "▼ 6 fewer (−10 %)"
     assert describe_change(5, 5).text == "= no change"
+    assert describe_change(1084, 1085, more="more", fewer="fewer").text == "▼ 1 fewer (under 1 %)"
     assert describe_change(None, 5).text == "—"
     assert describe_change(5, None).text == "—"
