@@ -446,6 +446,8 @@ SESSION_COOKIE_SAMESITE = "Lax"
 # No script reads the CSRF cookie: htmx sends the token from the page (base.html).
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
+# A refused form gets the product's page (Django's own styles itself inline: CSP).
+CSRF_FAILURE_VIEW = "resq.views.csrf_failure"
 
 # Login throttling (django-axes): LOGIN_FAILURE_LIMIT wrong passwords for one username
 # from one address lock that pair out for LOGIN_COOLOFF_MINUTES after the last of them.

@@ -4,7 +4,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import InterfaceError, OperationalError, connection
 from django.db.utils import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
 from django.views import defaults
 from django.views.decorators.cache import never_cache
@@ -114,3 +114,11 @@ def database_unreachable() -> HttpResponse:
     response["Retry-After"] = "5"
     add_never_cache_headers(response)
     return response
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: a form sent without a valid token (a page left open across a
+    new login, cookies blocked) gets the product's page saying what to do, rendered
+    with the request so the header knows who is logged in. Django's own page styles
+    itself inline, which the CSP refuses. The reason stays out: it names the check."""
+    return render(request, "403_csrf.html", status=403)

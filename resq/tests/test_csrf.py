@@ -204,3 +204,20 @@ def test_it_refuses_an_admin_delete_without_the_token(admin_browser):
 
     assert response.status_code == 403
     assert Visit.objects.filter(pk=visit.pk).exists()
+
+
+def test_a_refused_form_explains_itself_on_the_products_page(leader):
+    client = browser(leader)
+
+    response = client.post(reverse("queueing:close"), {})
+
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "This form has expired" in html
+    assert "Nothing was saved." in html
+    # The site's own page (its stylesheet, the signed-in header), not Django's, whose
+    # inline style the CSP would refuse.
+    assert 'rel="stylesheet" href="/static/css/resq.css"' in html
+    assert "<style" not in html
+    assert "Go to the desk" in html
+    assert "token missing" not in html.lower()  # Django's reason names the mechanism
