@@ -12,16 +12,12 @@ compiled, so a generated column holds the zone the database was migrated with;
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import NotSupportedError
 from django.db.models import DateField, Func, IntegerField
 from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, TruncDate
-
-
-def service_zone() -> ZoneInfo:
-    return ZoneInfo(settings.TIME_ZONE)
+from django.utils import timezone
 
 
 class SecondsBetween(Func):
@@ -68,7 +64,7 @@ class LocalDay(Func):
 
     def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list]:
         (field,) = self.get_source_expressions()
-        day = TruncDate(field, tzinfo=service_zone())
+        day = TruncDate(field, tzinfo=timezone.get_default_timezone())
         return compiler.compile(day.resolve_expression(compiler.query))
 
 
@@ -82,7 +78,7 @@ class HourOfWeek(Func):
 
     def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list]:
         (field,) = self.get_source_expressions()
-        zone = service_zone()
+        zone = timezone.get_default_timezone()
         cell = (ExtractIsoWeekDay(field, tzinfo=zone) - 1) * 24 + ExtractHour(field, tzinfo=zone)
         return compiler.compile(cell.resolve_expression(compiler.query))
 

@@ -36,7 +36,7 @@ from queueing.models import Team, Visit
 
 from .charts import csv_cell
 from .forms import EXPORT_PERIODS, LAST_WEEK, ExportChoice, ExportForm
-from .metrics import Filter, local_tz
+from .metrics import Filter
 
 EXPORT_PAGE = "reporting/export.html"
 DICTIONARY_PAGE = "reporting/data_dictionary.html"
@@ -221,7 +221,7 @@ export_permission = permission_required("queueing.export_visits", raise_exceptio
 
 
 def local_today() -> date:
-    return timezone.now().astimezone(local_tz()).date()
+    return timezone.localdate()
 
 
 # --- the file ------------------------------------------------------------------------
@@ -274,7 +274,7 @@ class _Cells(dict):
 def export_rows(visits: Iterable[tuple]) -> Iterator[list[Any]]:
     """The cells of each visit, in EXPORT_COLUMNS order. Text anyone could type is passed
     through csv_cell, so a name such as =HYPERLINK(…) cannot run in a spreadsheet."""
-    tz = local_tz()
+    tz = timezone.get_default_timezone()
     outcomes = dict(Visit.Outcome.choices)
     statuses = dict(Visit.Status.choices)
     finished = Visit.Status.FINISHED
@@ -356,7 +356,7 @@ def first_visit_day(team: Team | None) -> date | None:
     """The local day of the first visit (of a team), for All Time: one indexed query."""
     visits = Visit.objects.all() if team is None else Visit.objects.filter(team=team)
     first = visits.aggregate(first=Min("arrived_at"))["first"]
-    return None if first is None else first.astimezone(local_tz()).date()
+    return None if first is None else timezone.localdate(first)
 
 
 # --- views ---------------------------------------------------------------------------

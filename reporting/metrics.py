@@ -44,7 +44,7 @@ from django.db.models.functions import (
 )
 from django.utils import timezone
 
-from queueing.expressions import SecondsBetween, service_zone
+from queueing.expressions import SecondsBetween
 from queueing.models import StaffingChange, Team, Visit
 from reporting.models import Term
 
@@ -60,11 +60,8 @@ OPEN_STATUSES = [Visit.Status.WAITING, Visit.Status.IN_SESSION]
 Histogram = dict[int, int]  # whole seconds -> number of visits
 
 
-local_tz = service_zone
-
-
 def local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=local_tz())
+    return datetime.combine(day, time.min, tzinfo=timezone.get_default_timezone())
 
 
 @dataclass(frozen=True)

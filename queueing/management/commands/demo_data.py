@@ -23,7 +23,6 @@ from itertools import accumulate
 from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -568,7 +567,7 @@ class Command(BaseCommand):
         # Separate streams, so the size of the history does not change today's board.
         history_rng = random.Random(options["seed"])  # noqa: S311 (demo data, not secrets)
         today_rng = random.Random(options["seed"] + 1)  # noqa: S311
-        tz = ZoneInfo(settings.TIME_ZONE)
+        tz = timezone.get_default_timezone()
         made = Made()
         with transaction.atomic():
             teams = self.team_plans()
@@ -705,7 +704,7 @@ class Command(BaseCommand):
             .first()
         )
         history = DemoHistory(
-            rng, teams, tz=ZoneInfo(settings.TIME_ZONE), leader_id=leader.pk, staff_id=demo.pk
+            rng, teams, tz=timezone.get_default_timezone(), leader_id=leader.pk, staff_id=demo.pk
         )
         today: list[Visit] = []
         in_session = Visit(
