@@ -31,9 +31,10 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 COPY . /app
 
 # Static files are collected (hashed and compressed) once, here, not at start-up.
-# Settings need a key when DEBUG is off; this throwaway one exists only in this step,
-# never in the image's environment, and no database is touched.
-RUN DEBUG=off SECRET_KEY=build-only-not-secret STATIC_MANIFEST=on \
+# Settings need a key when DEBUG is off (long enough for Django's rule, or they refuse
+# to load); this throwaway one exists only in this step, never in the image's
+# environment, and no database is touched.
+RUN DEBUG=off SECRET_KEY=build-only-not-secret-used-once-to-collect-static-files STATIC_MANIFEST=on \
     /opt/venv/bin/python manage.py collectstatic --noinput --verbosity 1
 
 

@@ -1,18 +1,26 @@
 import pytest
 from django.contrib.auth.models import Group
-from django.core.cache import cache
+from django.core.cache import caches
 
 from accounts.tests.helpers import pass_two_factor
 from queueing.tests.factories import UserFactory
 
 
 @pytest.fixture(autouse=True)
-def _empty_cache():
+def _empty_caches(request):
     # Each test database starts the board version again; boards cached by an earlier
-    # test under the same version must not be served.
-    cache.clear()
+    # test under the same version must not be served. Nor may rate limits and used
+    # codes counted by an earlier test count in this one: those are in a table of the
+    # test database, cleared only for tests that may use it.
+    stores = [caches["board"]]
+    if request.node.get_closest_marker("django_db") or "db" in request.fixturenames:
+        request.getfixturevalue("db")
+        stores.append(caches["default"])
+    for store in stores:
+        store.clear()
     yield
-    cache.clear()
+    for store in stores:
+        store.clear()
 
 
 @pytest.fixture(autouse=True)

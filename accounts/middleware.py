@@ -35,11 +35,8 @@ class LoginRequiredMiddleware(auth_middleware.LoginRequiredMiddleware):
 
     def handle_no_permission(self, request: HttpRequest, view_func) -> HttpResponse:
         if getattr(request, "htmx", False):
-            # Come back to the page the screen was showing, not to the fragment URL.
-            current = urlsplit(request.headers.get("HX-Current-URL", ""))
-            next_url = current.path + (f"?{current.query}" if current.query else "")
             login_url = redirect_to_login(
-                next_url or request.get_full_path(),
+                _current_page(request) or request.get_full_path(),
                 resolve_url(self.get_login_url(view_func)),
                 self.get_redirect_field_name(view_func),
             )["Location"]
@@ -139,6 +136,20 @@ class AdminTwoFactorMiddleware:
             query = urlencode({"next": request.get_full_path()})
             return HttpResponseRedirect(f"{reverse('mfa_reauthenticate')}?{query}")
         return None
+
+
+def _current_page(request: HttpRequest) -> str:
+    """The path and query of the page an htmx request came from ("" if unknown), to
+    come back to after logging in rather than to the fragment's URL.
+
+    The header is the client's word: one no browser would send (a host urlsplit cannot
+    parse, such as `http://[::1`) counts as absent, not as a server error.
+    """
+    try:
+        current = urlsplit(request.htmx.current_url or "")
+    except ValueError:
+        return ""
+    return current.path + (f"?{current.query}" if current.query else "")
 
 
 def _duration(seconds: int) -> str:

@@ -7,6 +7,7 @@ user's sessions is one query for the map and one delete per session, not a decod
 of every session in the table.
 """
 
+import time
 from collections.abc import Iterable
 
 from allauth.usersessions.models import UserSession
@@ -18,6 +19,8 @@ ACTIVE_AT = "resq_active_at"
 #: The user (pk) who passed the second factor in this session: at login, by
 #: confirming a code later, or by setting up an authenticator app in it.
 TWO_FACTOR_USER = "resq_two_factor_user"
+#: When (seconds since the epoch) that user last passed it in this session.
+TWO_FACTOR_AT = "resq_two_factor_at"
 
 #: Activity is written back at most this often, so that a page that keeps asking
 #: (or a leader clicking all afternoon) does not write the session every request.
@@ -36,11 +39,28 @@ def session_note_activity(session: SessionBase, *, now: int) -> None:
         session[ACTIVE_AT] = now
 
 
-def sessions_end(*, users: Iterable) -> int:
-    """Ends every session the users logged in to through the login page; returns how
-    many. Each is removed through the session engine, so a cached copy goes too."""
+def session_note_second_factor(session: SessionBase, user_id: int, *, now: int) -> None:
+    session[TWO_FACTOR_USER] = user_id
+    session[TWO_FACTOR_AT] = now
+
+
+def session_passed_second_factor_within(session: SessionBase, user_id: int, seconds: int) -> bool:
+    """Whether this user passed their second factor in this session in the last
+    `seconds`: a code typed then, not just a password."""
+    passed_at = session.get(TWO_FACTOR_AT)
+    return (
+        session.get(TWO_FACTOR_USER) == user_id
+        and passed_at is not None
+        and time.time() - passed_at < seconds
+    )
+
+
+def sessions_end(*, users: Iterable, keep: str | None = None) -> int:
+    """Ends every session the users logged in to through the login page, but the one
+    with the key `keep`; returns how many. Each is removed through the session engine,
+    so a cached copy goes too."""
     ended = 0
-    for user_session in UserSession.objects.filter(user__in=users):
+    for user_session in UserSession.objects.filter(user__in=users).exclude(session_key=keep):
         user_session.end()
         ended += 1
     return ended

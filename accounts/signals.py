@@ -1,5 +1,6 @@
 """What happens around signing in: stamps on the session, the second factor passed,
-sessions ended when an account is switched off, lockouts lifted by a password reset."""
+sessions ended when an account is switched off or its second factor removed, changes
+to a second factor in the admin's log, lockouts lifted by a password reset."""
 
 import time
 from typing import Any
@@ -7,15 +8,27 @@ from typing import Any
 from allauth.account.signals import password_reset
 from allauth.core import context
 from allauth.mfa.models import Authenticator
-from allauth.mfa.signals import authenticator_used
+from allauth.mfa.signals import (
+    authenticator_added,
+    authenticator_removed,
+    authenticator_reset,
+    authenticator_used,
+)
 from axes.utils import reset as axes_reset
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 
 from .models import User
-from .sessions import TWO_FACTOR_USER, session_stamp_login, sessions_end
+from .sessions import session_note_second_factor, session_stamp_login, sessions_end
+
+#: How the admin's log names them: as the user's pages do.
+AUTHENTICATOR_NAMES = {
+    Authenticator.Type.TOTP: "authenticator app",
+    Authenticator.Type.RECOVERY_CODES: "recovery codes",
+}
 
 
 @receiver(user_logged_in)
@@ -29,7 +42,7 @@ def note_second_factor(sender: Any, request: HttpRequest | None, user: User, **k
     # At login this runs before the user is logged in; Django's login keeps the
     # session's data when it renews the session key, so the note survives it.
     if request is not None:
-        request.session[TWO_FACTOR_USER] = user.pk
+        session_note_second_factor(request.session, user.pk, now=int(time.time()))
 
 
 @receiver(post_save, sender=Authenticator)
@@ -47,7 +60,61 @@ def note_second_factor_set_up(
         and getattr(request, "user", None) is not None
         and request.user.pk == instance.user_id
     ):
-        request.session[TWO_FACTOR_USER] = instance.user_id
+        session_note_second_factor(request.session, instance.user_id, now=int(time.time()))
+
+
+@receiver(authenticator_removed)
+def after_second_factor_removed(
+    sender: Any,
+    request: HttpRequest | None,
+    user: User,
+    authenticator: Authenticator,
+    **kwargs: Any,
+) -> None:
+    # Whoever removed it may have been someone else holding the account: the user's
+    # other browsers log in again, and the admin's log says when. allauth emails the
+    # user. (Removing it asks for the second factor first: accounts.views.)
+    if request is not None:
+        sessions_end(users=[user], keep=request.session.session_key)
+        _log_two_factor_change(request, user, "Removed", authenticator)
+
+
+@receiver(authenticator_added)
+def after_second_factor_added(
+    sender: Any,
+    request: HttpRequest | None,
+    user: User,
+    authenticator: Authenticator,
+    **kwargs: Any,
+) -> None:
+    # The first app needs only the password (there is no factor yet to ask for), so
+    # the log and allauth's email are how someone else setting one up is noticed.
+    if request is not None:
+        _log_two_factor_change(request, user, "Set up", authenticator)
+
+
+@receiver(authenticator_reset)
+def after_recovery_codes_renewed(
+    sender: Any,
+    request: HttpRequest | None,
+    user: User,
+    authenticator: Authenticator,
+    **kwargs: Any,
+) -> None:
+    if request is not None:
+        _log_two_factor_change(request, user, "Renewed", authenticator)
+
+
+def _log_two_factor_change(
+    request: HttpRequest, user: User, what: str, authenticator: Authenticator
+) -> None:
+    name = AUTHENTICATOR_NAMES.get(authenticator.type, authenticator.get_type_display())
+    LogEntry.objects.log_actions(
+        user_id=request.user.pk,
+        queryset=[user],
+        action_flag=CHANGE,
+        change_message=f"{what} two-factor authentication: {name}.",
+    )
 
 
 @receiver(post_save, sender=User)

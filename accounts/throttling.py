@@ -1,10 +1,13 @@
-"""Login throttling (django-axes): whose address counts, and what a locked-out person
-sees. Settings: the `AXES_*` block in resq/settings.py."""
+"""Login throttling: django-axes locks a (username, address) pair out; allauth slows one
+address trying many usernames. Whose address counts, and what a locked-out person sees.
+Settings: ACCOUNT_RATE_LIMITS and the `AXES_*` block in resq/settings.py."""
 
 import math
 from datetime import timedelta
+from typing import Any
 
-from allauth.account.adapter import get_adapter
+from allauth.account.adapter import DefaultAccountAdapter, get_adapter
+from allauth.core.internal import ratelimit
 from axes.helpers import get_client_username, get_cool_off, get_failure_limit
 from axes.models import AccessAttempt
 from django.conf import settings
@@ -13,6 +16,24 @@ from django.db.models import Max
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
+        """Counts a password attempt against its address only.
+
+        allauth counts failures per username too, at every address at once: anyone
+        could lock a user out wherever they are by typing wrong passwords for their
+        name. axes' lockout of the (username, address) pair already stops guessing at
+        one account, so the username alone counts nowhere. The usage is kept where
+        allauth's authenticate() rolls it back after a right password, so people
+        signing in do not use up their address's allowance.
+        """
+        self._login_failed_rl_usage = ratelimit.consume(
+            request, app="allauth.account", action="login_failed_password"
+        )
+        if not self._login_failed_rl_usage:
+            raise self.validation_error("too_many_login_attempts")
 
 
 def client_ip(request: HttpRequest) -> str | None:

@@ -1,13 +1,21 @@
+from collections.abc import Callable
+from functools import wraps
+from urllib.parse import urlencode
+
+from allauth.account import app_settings as account_settings
 from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from .sessions import session_passed_second_factor_within
 
 
 @method_decorator(login_not_required, name="dispatch")
@@ -37,3 +45,32 @@ def overview(request: HttpRequest) -> HttpResponse:
         "account/overview.html",
         {"two_factor": is_mfa_enabled(request.user, [Authenticator.Type.TOTP])},
     )
+
+
+def second_factor_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """For a user who has a second factor: they must have passed it in this session in
+    the last few minutes (allauth's reauthentication timeout), or they are asked for a
+    code (the app's, or a recovery code) and come back.
+
+    allauth's own check before these pages accepts the password instead, which would
+    let whoever has only the password (a session that logged in before the app was set
+    up) remove the app and set up their own. Recovery codes are a second factor too:
+    seeing or renewing them needs it as well. A user without one yet sets up the first
+    with their password: there is no factor to ask for.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        user = request.user
+        if (
+            user.is_authenticated
+            and is_mfa_enabled(user)
+            and not session_passed_second_factor_within(
+                request.session, user.pk, account_settings.REAUTHENTICATION_TIMEOUT
+            )
+        ):
+            query = urlencode({"next": request.get_full_path()})
+            return HttpResponseRedirect(f"{reverse('mfa_reauthenticate')}?{query}")
+        return view(request, *args, **kwargs)
+
+    return wrapper

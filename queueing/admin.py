@@ -15,14 +15,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import BadRequest, FieldDoesNotExist, ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db.models import DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce, Now
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -72,6 +76,21 @@ class LayoutImportForm(ImportForm):
         super().__init__(formats, resources, **kwargs)
         self.fields["resource"].label = "File layout"
         self.fields["import_file"].label = "CSV file"
+        limit = filesizeformat(settings.RESQ_IMPORT_MAX_BYTES)
+        self.fields["import_file"].help_text = f"Up to {limit}."
+
+    def clean_import_file(self) -> UploadedFile:
+        # Before a byte of it is read: the preview parses the whole file and writes its
+        # rows (then rolls back), so a file's size is the time and memory it costs.
+        upload = self.cleaned_data["import_file"]
+        limit = settings.RESQ_IMPORT_MAX_BYTES
+        if upload.size > limit:
+            raise forms.ValidationError(
+                f"The file is {filesizeformat(upload.size)}; ResQ imports files up to "
+                f"{filesizeformat(limit)}. Split it into smaller files (by date, say) and "
+                "import each in turn."
+            )
+        return upload
 
 
 class ManagerImportExport(ImportExportMixin):
@@ -99,6 +118,15 @@ class ManagerImportExport(ImportExportMixin):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return {"import_help": self.import_help, "export_help": self.export_help}
+
+    def get_export_queryset(self, request: HttpRequest) -> QuerySet:
+        # The export applies the list's filters from its query string. Filters the list
+        # would refuse (it sends them back with ?e=1) are the request's fault: a 400,
+        # never an export of everything instead, and never a server error.
+        try:
+            return super().get_export_queryset(request)
+        except IncorrectLookupParameters as error:
+            raise BadRequest("The export's filters are not ones the list offers.") from error
 
     def init_request_context_data(self, request: HttpRequest, form: Any) -> dict[str, Any]:
         context = super().init_request_context_data(request, form)

@@ -75,6 +75,10 @@ NOT_CSV = [
     (b"\xd0\xcf\x11\xe0", "an old Excel (.xls) or Word document"),
 ]
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: Columns a header may have: ResQ's widest layout has 12. Checked before any row is
+#: read, since every row is padded to the header's width (a 200 KB file with 30,000
+#: columns took half a gigabyte and six seconds to refuse).
+MAX_COLUMNS = 50
 SAVE_AS_CSV = "Save it from the spreadsheet as “CSV UTF-8 (comma delimited)” and upload that."
 
 
@@ -158,6 +162,11 @@ def parse_csv(text: str) -> UploadedRows:
             if not any(cell.strip() for cell in record):
                 continue
             if header is None:
+                if len(record) > MAX_COLUMNS:
+                    raise ImportFileError(
+                        f"The header line has {len(record):,} columns; ResQ's files have at "
+                        f"most {MAX_COLUMNS}. Is this the right file? {SAVE_AS_CSV}"
+                    )
                 header = [cell.strip() for cell in record]
                 _check_header(header, first_line)
                 rows.headers = header

@@ -11,10 +11,11 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 
+from allauth.core.internal import ratelimit
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.cache import cache
+from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -32,6 +33,10 @@ logger = logging.getLogger(__name__)
 DESK = "queueing/desk.html"
 # A version's board never changes, so this only bounds memory, not staleness.
 BOARD_CACHE_SECONDS = 10 * 60
+
+# Per user: far above what a busy desk types, far below reading visits by number.
+LOOKUP_RATE_LIMITS = {"student_lookup": "30/m/user"}
+LOOKUP_REFUSED = "Too many student number look-ups this minute: type the name for now."
 
 desk_permission = permission_required("queueing.use_desk", raise_exception=True)
 
@@ -87,11 +92,12 @@ def board_html(*, version: int | None = None) -> tuple[int, str]:
     if version is None:
         version = Board.current_version()
     key = f"resq:board:{version}"
-    html = _cache_call(cache.get, key)
+    boards = caches["board"]
+    html = _cache_call(boards.get, key)
     if html is None:
         context = board_context(version=version)
         html = render_to_string(f"{DESK}#board", {**context, "shared": True})
-        _cache_call(cache.set, key, html, timeout=BOARD_CACHE_SECONDS)
+        _cache_call(boards.set, key, html, timeout=BOARD_CACHE_SECONDS)
     return version, html
 
 
@@ -130,7 +136,15 @@ def _done(request: HttpRequest, *extra_partials: str) -> HttpResponse:
 
 
 def _load_visit(pk: int) -> Visit:
-    return get_object_or_404(Visit.objects.select_related("team", "enquiry_type"), pk=pk)
+    """The visit, if the board shows it: a leader sees only what is on the board.
+
+    A visit that ended before the undo window is history (managers correct it in
+    admin), so it answers exactly as an id that never existed: the same 404, with no
+    name shown and nothing written. Ids run in sequence; a different answer would let
+    anyone at a desk read the whole history. The model's conditional writes still
+    decide every race: this only refuses what is already off the board.
+    """
+    return get_object_or_404(Visit.objects.on_board(), pk=pk)
 
 
 @require_GET
@@ -362,11 +376,21 @@ def student_lookup(request: HttpRequest) -> HttpResponse:
     """Offer the name recorded last time for a student number seen before.
 
     A POST, so the number never sits in a URL or an access log. It answers only an
-    exact, well-formed number with the one name the desk would show anyway.
+    exact, well-formed number with the one name the desk would show anyway, and only
+    so many a minute for each user: a desk adds a few students a minute, while
+    reading the history by trying numbers takes thousands.
     """
     form = StudentLookupForm(request.POST)
     name = None
     if form.is_valid():
+        # Counted in the shared cache, so every app process counts against the same
+        # limit; half-typed numbers never reach here, so typing slowly costs nothing.
+        if not ratelimit.consume(
+            request, app="queueing", action="student_lookup", config=LOOKUP_RATE_LIMITS
+        ):
+            return HttpResponse(
+                LOOKUP_REFUSED, status=429, content_type="text/plain; charset=utf-8"
+            )
         name = (
             Visit.objects.filter(student_number=form.cleaned_data["student_number"])
             .order_by("-arrived_at")

@@ -40,6 +40,19 @@ class Chart:
         return f"figure-{self.name}"
 
 
+def plotly_text(text: Any) -> str:
+    """Text that plotly.js shows as typed, for every name staff type (teams, enquiry
+    types, unit codes, terms) that goes into a figure.
+
+    plotly.js reads a subset of HTML in tick labels, legend entries, hover text and
+    annotations: a team named "<b>Bold</b>" would be drawn bold, and an <a href> would
+    be a working link on the dashboard. It decodes &amp; &lt; &gt; back to characters
+    drawn as text, so those three are all that needs writing as entities. Only the
+    figure gets this: the data table and the CSV hold the names as they are.
+    """
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _layout(**layout: Any) -> dict[str, Any]:
     # No Plotly template: the default one adds ~7 kB of JSON to every figure.
     base: dict[str, Any] = {
@@ -77,14 +90,15 @@ def _bar_chart(
 ) -> Chart:
     labels = [str(label) for label, _ in pairs]
     values = [n for _, n in pairs]
+    plotted = [plotly_text(label) for label in labels]
     if horizontal:
         # Largest at the top, as people read a ranking.
         trace = go.Bar(
-            x=values[::-1], y=labels[::-1], orientation="h", marker_color=ACCENT, name=headers[1]
+            x=values[::-1], y=plotted[::-1], orientation="h", marker_color=ACCENT, name=headers[1]
         )
         layout = {"yaxis": {"type": "category"}, "xaxis": {"title": {"text": headers[1]}}}
     else:
-        trace = go.Bar(x=labels, y=values, marker_color=ACCENT, name=headers[1])
+        trace = go.Bar(x=plotted, y=values, marker_color=ACCENT, name=headers[1])
         layout = {"xaxis": {"type": "category"}, "yaxis": {"title": {"text": headers[1]}}}
     return Chart(
         name=name,
@@ -226,7 +240,7 @@ def weekly_trend_chart(
         go.Scatter(
             x=weeks,
             y=[this.get(w) for w in weeks],
-            name=current_name,
+            name=plotly_text(current_name),
             mode="lines+markers",
             line={"color": ACCENT, "width": 3},
         )
@@ -237,7 +251,7 @@ def weekly_trend_chart(
             go.Scatter(
                 x=weeks,
                 y=[before.get(w) for w in weeks],
-                name=previous_name,
+                name=plotly_text(previous_name),
                 mode="lines+markers",
                 line={"color": PREVIOUS, "dash": "dash"},
             )
@@ -265,7 +279,10 @@ def utilisation_chart(teams: Sequence[dict]) -> Chart:
         for t in teams
     ]
     trace = go.Bar(
-        x=[r[0] for r in rows], y=[r[1] for r in rows], marker_color=ACCENT, name="Utilisation"
+        x=[plotly_text(r[0]) for r in rows],
+        y=[r[1] for r in rows],
+        marker_color=ACCENT,
+        name="Utilisation",
     )
     return Chart(
         name="utilisation",

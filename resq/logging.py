@@ -1,9 +1,10 @@
 """Structured logs that carry no student data.
 
 `resq.middleware.RequestLogMiddleware` logs each request once: its id, the user's numeric
-id, method, path (never the query string), status and duration. The request id also
-reaches every other record logged while the request runs, through `RequestIdFilter`, so
-one id finds everything a request did, in the logs and in an error report.
+id, method, route (the URL pattern, never the path typed or the query string), status and
+duration. The request id also reaches every other record logged while the request runs,
+through `RequestIdFilter`, so one id finds everything a request did, in the logs and in an
+error report.
 """
 
 from __future__ import annotations
@@ -37,6 +38,18 @@ def request_id_from(header: str | None) -> str:
     return uuid.uuid4().hex
 
 
+# What a request no URL pattern served is logged as (a 404, a static file, a redirect to
+# https): its path is whatever was typed.
+UNRESOLVED = "<unresolved>"
+
+
+def route_of(request: HttpRequest) -> str:
+    """The URL pattern that served the request (`/desk/visits/<int:pk>/edit/`), never
+    the path: a student number typed into a URL must not reach the logs."""
+    match = getattr(request, "resolver_match", None)
+    return f"/{match.route}" if match is not None else UNRESOLVED
+
+
 def current_request_id() -> str | None:
     return getattr(current_request.get(), "request_id", None)
 
@@ -55,7 +68,8 @@ def user_id(request: HttpRequest) -> int | None:
 
 
 class RequestIdFilter(logging.Filter):
-    """Stamps every record with the id of the request being served, if any.
+    """Stamps every record with the id of the request being served, if any, and puts
+    the route where Django's own records ("Not Found: %s") put the path.
 
     Attach it to handlers, not loggers: a logger's filters never see records that
     propagate up to it from other loggers. Django logs a returned 4xx/5xx response
@@ -64,12 +78,19 @@ class RequestIdFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        request = getattr(record, "request", None)
         if getattr(record, "request_id", None) is None:
             request_id = current_request_id()
             if request_id is None:
-                request_id = getattr(getattr(record, "request", None), "request_id", None)
+                request_id = getattr(request, "request_id", None)
             if request_id is not None:
                 record.request_id = request_id
+        path = getattr(request, "path", None)
+        if path and isinstance(record.args, tuple):
+            # Django escapes its arguments before logging them (django.utils.log.log_message).
+            escaped = path.encode("unicode_escape").decode("ascii")
+            route = route_of(request)
+            record.args = tuple(route if arg == escaped else arg for arg in record.args)
         return True
 
 

@@ -32,7 +32,7 @@ SAFE_HEADERS = frozenset(
 )
 # Record attributes a log event may bring along as `extra`: those of the request line.
 SAFE_EXTRA = frozenset(
-    {"request_id", "user_id", "method", "path", "status", "status_code", "view", "duration_ms"}
+    {"request_id", "user_id", "method", "route", "status", "status_code", "view", "duration_ms"}
 )
 UNSAFE_SPAN_DATA = frozenset({"db.params", "http.query", "url.query", "http.request.body"})
 BREADCRUMB_FIELDS = ("type", "category", "level", "timestamp", "message")

@@ -23,10 +23,35 @@ def _given(key: str) -> bool:
 
 
 if DEBUG:
-    SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-never-used-in-production")
+    SECRET_KEY = env.str("SECRET_KEY", default="") or (
+        "dev-only-insecure-key-never-used-in-production-0123456789"
+    )
 else:
-    # No default: a production server without its own key must not start.
+    # No default: a production server without its own key must not start. An empty or
+    # weak one must not either: it starts, then answers every request with a 500 (empty)
+    # or signs sessions and password reset links with a guessable key. The rule is
+    # Django's own (check --deploy's security.W009), enforced here rather than warned.
+    from django.core.checks.security.base import (
+        SECRET_KEY_INSECURE_PREFIX,
+        SECRET_KEY_MIN_LENGTH,
+        SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+    )
+    from django.core.exceptions import ImproperlyConfigured
+
     SECRET_KEY = env.str("SECRET_KEY")
+    if (
+        len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH
+        or len(set(SECRET_KEY)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+        or SECRET_KEY.startswith(SECRET_KEY_INSECURE_PREFIX)
+    ):
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is {'empty' if not SECRET_KEY else 'too weak'}: with DEBUG off it "
+            f"must be at least {SECRET_KEY_MIN_LENGTH} characters long, with at least "
+            f"{SECRET_KEY_MIN_UNIQUE_CHARACTERS} different ones, and not start with "
+            f"{SECRET_KEY_INSECURE_PREFIX!r}. Make one with "
+            '`python -c "import secrets; print(secrets.token_urlsafe(50))"` and set it '
+            "in the environment (or .env)."
+        )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -65,6 +90,7 @@ MIDDLEWARE = [
     "accounts.middleware.SessionTimeoutMiddleware",
     "accounts.middleware.LoginRequiredMiddleware",
     "accounts.middleware.AdminTwoFactorMiddleware",
+    "resq.middleware.AdminEmptyToFieldMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -205,7 +231,7 @@ if not DEBUG:
 
 # Logs: one JSON object per line in production (for whatever collects the containers'
 # output), plain text in development. resq.middleware.RequestLogMiddleware logs each
-# request once (request id, user id, method, path, status, view, duration); the request
+# request once (request id, user id, method, route, status, view, duration); the request
 # id is on every other record logged during the request too. Never student data: no
 # names, student numbers, query strings or request bodies.
 from django.core.exceptions import ImproperlyConfigured  # noqa: E402
@@ -289,31 +315,41 @@ if SENTRY_DSN:
         before_send_transaction=scrub_event,
     )
 
-# Cache, sessions and rate limits: shared through Redis when REDIS_URL is set, so that
-# several app containers behind the proxy behave as one (docs/scaling.md). Unset, each
-# process keeps its own local-memory cache and nothing else is needed. The desk renders
-# its board once per version into this cache (`resq:board:<version>`): per process
-# without Redis, once for every container with it. allauth's login rate limits count in
-# this cache too (axes counts failures in the database), so with several containers they
-# need Redis to count across them.
+# Caches. "default" holds what every worker must see the same: allauth's login rate
+# limits, the two-factor codes already used (so a code works once) and sessions with
+# cached_db. Per-process memory would give each gunicorn worker its own counters and its
+# own record of used codes, so it is a database table without REDIS_URL (created by
+# accounts' migrations) and Redis with it (docs/scaling.md). "board" holds the desk's
+# board, rendered once per version (`resq:board:<version>`): a board never changes under
+# its version, so without Redis each process keeps its own copy in memory, with Redis
+# one copy serves every container.
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
+    _redis_cache = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        # Lets two deployments (staging beside production) share one Redis.
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="") or "resq",
+        # Django's default for entries without their own timeout; the board sets ten
+        # minutes, sessions their own expiry.
+        "TIMEOUT": 300,
+        # A Redis that stops answering fails a request in a second instead of holding a
+        # worker until the proxy gives up.
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+    CACHES = {"default": _redis_cache, "board": _redis_cache}
+else:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            # Lets two deployments (staging beside production) share one Redis.
-            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="") or "resq",
-            # Django's default for entries without their own timeout; the board sets
-            # ten minutes, sessions their own expiry.
-            "TIMEOUT": 300,
-            # A Redis that stops answering fails a request in a second instead of
-            # holding a worker until the proxy gives up.
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "resq_cache",
+            # Past this many entries Django deletes the expired ones, then a third of
+            # the rest whatever their age: used codes and counters among them. Rate
+            # limits keep one entry per address, so this is far above what a desk sees.
+            "OPTIONS": {"MAX_ENTRIES": 20_000},
         },
+        "board": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "board"},
     }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # Sessions stay in the database, the source of truth, so a manager can end them and
 # deactivating a user ends theirs. "cached_db" also keeps a copy in the cache, which
 # saves the session query on every request (every two-second poll); it needs the shared
@@ -339,6 +375,8 @@ RESQ_UNDO_WINDOW_SECONDS = env.int("RESQ_UNDO_WINDOW_SECONDS", default=5 * 60)
 RESQ_STUDENT_NUMBER_PATTERN = env.str("RESQ_STUDENT_NUMBER_PATTERN", default=r"^\d{8}$")
 RESQ_STUDENT_NUMBER_HELP = env.str("RESQ_STUDENT_NUMBER_HELP", default="8 digits, e.g. 21234567")
 RESQ_POLL_SECONDS = env.float("RESQ_POLL_SECONDS", default=2.0)
+# Admin imports: the largest file accepted, in bytes (a year of visits is about 3 MB).
+RESQ_IMPORT_MAX_BYTES = env.int("RESQ_IMPORT_MAX_BYTES", default=5 * 1024 * 1024)
 
 # Mail.
 # Django 6.1's MAILERS, from the environment: SMTP when SMTP_HOST is set. Without it,
@@ -417,10 +455,17 @@ ACCOUNT_LOGIN_TIMEOUT = 5 * 60
 # No "remember me" on a shared computer: the session cookie ends with the browser.
 ACCOUNT_SESSION_REMEMBER = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
-# allauth's own counters back axes up: one address trying many usernames, many
-# addresses trying one username, and wrong codes at the two-factor step (per user).
-# Looser than axes, so that axes' lockout page is what a person normally meets.
-ACCOUNT_RATE_LIMITS = {"login_failed": "30/m/ip,20/15m/key"}
+# allauth's own counters, beside axes' lockout of a (username, address) pair (below).
+# Wrong passwords count only per address, to slow one address trying many usernames:
+# counted per username, an attacker anywhere could lock a user out at every address
+# (accounts.throttling.AccountAdapter). Wrong codes at the two-factor step, which only
+# someone with the password reaches, count per address and per user. Looser than axes,
+# so that axes' lockout page is what a person normally meets.
+ACCOUNT_ADAPTER = "accounts.throttling.AccountAdapter"
+ACCOUNT_RATE_LIMITS = {
+    "login_failed_password": "30/m/ip",
+    "login_failed": "30/m/ip,20/15m/key",
+}
 # Proxies in front of ResQ that set X-Forwarded-For (compose: Caddy, so 1 in
 # production); throttling counts failures by the address it gives.
 ALLAUTH_TRUSTED_PROXY_COUNT = _env_int("TRUSTED_PROXY_COUNT", 0 if DEBUG else 1)

@@ -181,7 +181,7 @@ def test_it_sends_cookies_over_https_only_in_production():
     env = {
         **os.environ,
         "DEBUG": "off",
-        "SECRET_KEY": "x" * 50,
+        "SECRET_KEY": "test-only-key-" * 4,
         "DJANGO_SETTINGS_MODULE": "resq.settings",
     }
     code = (

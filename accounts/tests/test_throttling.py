@@ -83,6 +83,28 @@ def test_it_locks_only_that_username_at_that_address(leader, other_leader, setti
     assert colleague.status_code == 302
 
 
+def test_it_never_lets_failures_at_one_address_stop_a_login_from_another(leader):
+    attacker = Client(REMOTE_ADDR="203.0.113.9")
+    fail(attacker, 25)
+
+    assert log_in(Client(REMOTE_ADDR="10.0.0.8"), "leader").status_code == 302
+
+
+def test_it_slows_one_address_trying_many_usernames(leader, settings):
+    settings.ACCOUNT_RATE_LIMITS = {
+        **settings.ACCOUNT_RATE_LIMITS,
+        "login_failed_password": "3/m/ip",
+    }
+    sprayer = Client(REMOTE_ADDR="203.0.113.9")
+    for username in ("ann", "bob", "cy"):
+        fail(sprayer, 1, username)
+
+    response = log_in(sprayer, "leader")
+
+    assert "Too many failed login attempts" in response.text
+    assert log_in(Client(REMOTE_ADDR="10.0.0.8"), "leader").status_code == 302
+
+
 def test_it_lets_them_in_once_a_manager_unlocks_them_in_admin(leader, manager_client, settings):
     client = Client()
     fail(client, settings.AXES_FAILURE_LIMIT)

@@ -2,10 +2,14 @@
 from an authenticator app (or a recovery code, once); the desk never asks for it."""
 
 from io import StringIO
+from urllib.parse import quote
 
 import pytest
 from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+from django.contrib.admin.models import LogEntry
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
@@ -135,6 +139,9 @@ def test_it_sets_up_an_app_and_then_opens_admin(
     assert Authenticator.objects.filter(user=manager, type=Authenticator.Type.TOTP).exists()
     # Typing the app's code to set it up counts as passing it.
     assert client.session[TWO_FACTOR_USER] == manager.pk
+    assert LogEntry.objects.get(
+        user=manager, change_message="Set up two-factor authentication: authenticator app."
+    )
     assert client.get(ADMIN).status_code == 200
 
 
@@ -189,6 +196,24 @@ def test_it_refuses_a_code_used_once_already(client, manager, manager_app):
     log_in(client, "manager")
     client.post(reverse("mfa_authenticate"), {"code": code})
     client.post(reverse("accounts:logout"))
+
+    log_in(client, "manager")
+    response = client.post(reverse("mfa_authenticate"), {"code": code})
+
+    assert response.status_code == 200
+    assert not is_logged_in(client)
+
+
+def test_it_refuses_a_code_another_worker_accepted(client, manager, manager_app):
+    code = totp_code(manager_app)
+    log_in(client, "manager")
+    client.post(reverse("mfa_authenticate"), {"code": code})
+    client.post(reverse("accounts:logout"))
+    # The next login reaches another worker: same database and shared store, none of
+    # this process's memory.
+    for local in caches.all():
+        if isinstance(local, LocMemCache):
+            local.clear()
 
     log_in(client, "manager")
     response = client.post(reverse("mfa_authenticate"), {"code": code})
@@ -288,10 +313,80 @@ def test_it_removes_an_app_from_the_command_line(manager, manager_app):
 
 def test_the_demo_user_logs_in_with_a_password_and_is_asked_for_an_app_at_admin(client):
     out = StringIO()
-    call_command("demo_data", "--weeks", "0", "--today", "0", stdout=out)
+    # Tests run with DEBUG off, as production does.
+    call_command(
+        "demo_data", "--weeks", "0", "--today", "0", "--allow-public-demo-logins", stdout=out
+    )
 
     response = log_in(client, "demo", "demo")
 
     assert "set up an authenticator app" in out.getvalue()
     assert response["Location"] == reverse("home")
     assert client.get(ADMIN)["Location"] == reverse("mfa_activate_totp")
+
+
+# --- changing it needs it -----------------------------------------------------------------
+
+
+def test_it_does_not_let_the_password_alone_replace_the_app(manager):
+    # A browser that logged in before the app was set up: the password is all it has.
+    browser = Client()
+    log_in(browser, "manager")
+    give_authenticator_app(manager)
+    browser.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+
+    response = browser.post(reverse("mfa_deactivate_totp"))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("mfa_reauthenticate"))
+    assert Authenticator.objects.filter(user=manager, type=Authenticator.Type.TOTP).exists()
+    assert browser.get("/admin/queueing/visit/").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("method", "name"),
+    [
+        ("post", "mfa_deactivate_totp"),
+        ("get", "mfa_view_recovery_codes"),
+        ("get", "mfa_download_recovery_codes"),
+        ("post", "mfa_generate_recovery_codes"),
+    ],
+)
+def test_it_asks_for_a_code_not_the_password_before_changing_it(
+    client, manager, manager_app, method, name
+):
+    # Recovery codes are a second factor too: seeing or renewing them is changing it.
+    RecoveryCodes.activate(manager)
+    codes = Authenticator.objects.get(user=manager, type=Authenticator.Type.RECOVERY_CODES)
+    client.force_login(manager)
+    client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+
+    response = getattr(client, method)(reverse(name))
+
+    assert response.status_code == 302
+    next_url = quote(reverse(name), safe="")
+    assert response["Location"] == f"{reverse('mfa_reauthenticate')}?next={next_url}"
+    assert Authenticator.objects.get(pk=codes.pk).data == codes.data
+
+
+def test_it_removes_the_app_after_a_code_logs_out_other_browsers_and_tells_the_user(
+    client, manager, mailoutbox
+):
+    manager.email = "max@example.edu"
+    manager.save()
+    elsewhere = Client()
+    log_in(elsewhere, "manager")
+    secret = give_authenticator_app(manager)
+    client.force_login(manager)
+    client.post(reverse("mfa_reauthenticate"), {"code": totp_code(secret)})
+
+    response = client.post(reverse("mfa_deactivate_totp"))
+
+    assert response.status_code == 302
+    assert not Authenticator.objects.filter(user=manager).exists()
+    assert is_logged_in(client)
+    assert elsewhere.get(reverse("queueing:desk")).status_code == 302
+    entry = LogEntry.objects.get(object_id=str(manager.pk))
+    assert entry.user == manager
+    assert entry.get_change_message() == "Removed two-factor authentication: authenticator app."
+    assert [message.to for message in mailoutbox] == [["max@example.edu"]]

@@ -18,6 +18,12 @@ from queueing.models import Board, StaffingChange, Team, Visit, VisitEvent
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def debug_on(settings):
+    # As `make run` has it: demo data is for development.
+    settings.DEBUG = True
+
+
 def demo_data(*args: str) -> str:
     out = StringIO()
     call_command("demo_data", *args, stdout=out)
@@ -305,6 +311,23 @@ def test_it_makes_the_same_data_from_the_same_seed():
     Visit.objects.all().delete()
     demo_data("--weeks", "2", "--today", "0", "--seed", "8")
     assert snapshot() != first
+
+
+def test_it_refuses_to_make_demo_logins_or_data_with_debug_off(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG is off") as refused:
+        demo_data("--weeks", "1", "--today", "1")
+    assert "demo / demo" in str(refused.value)
+    assert "--allow-public-demo-logins" in str(refused.value)
+    assert not get_user_model().objects.filter(username__in=["demo", "leader"]).exists()
+    assert not Visit.objects.exists()
+
+
+def test_it_makes_demo_logins_with_debug_off_only_when_told_to(settings):
+    settings.DEBUG = False
+    output = demo_data("--weeks", "0", "--today", "0", "--allow-public-demo-logins")
+    assert get_user_model().objects.filter(username="demo").exists()
+    assert "Log in as demo / demo" in output
 
 
 def test_it_refuses_negative_sizes():

@@ -355,6 +355,10 @@ PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\
         (b"Zo\x81 Ng,\x8d\r\n", "The file is neither UTF-8 nor Windows-1252 text."),
         (b'id,"unterminated\r\n1,2\r\n' + b"x" * 200_000, "cannot be read as CSV"),
         (b"id,id,queue\r\n1,2,3\r\n", "The column “id” appears twice in the header."),
+        (
+            b",".join(b"c%d" % n for n in range(30_000)) + b"\r\n" + b"1," * 30_000 + b"\r\n",
+            "The header line has 30,000 columns; ResQ's files have at most 50.",
+        ),
     ],
 )
 def test_it_refuses_a_file_that_is_not_a_csv_with_a_message(manager_client, content, message):
@@ -368,6 +372,21 @@ def test_it_refuses_a_file_that_is_not_a_csv_with_a_message(manager_client, cont
         "ResQ visits (CSV, as exported)",
         "Old system (2021) CSV",
     ]
+    assert not Visit.objects.exists()
+
+
+def test_it_refuses_a_file_over_the_size_limit_before_reading_it(manager_client, settings):
+    settings.RESQ_IMPORT_MAX_BYTES = 2048
+    content = SAMPLE.read_bytes()
+    assert len(content) > 2048
+    response = upload(manager_client, "visit", content, layout=OLD_SYSTEM)
+    assert "confirm_form" not in response.context
+    assert "result" not in response.context  # not a row was read
+    [error] = response.context["form"].errors["import_file"]
+    assert " ".join(error.split()) == (
+        f"The file is {len(content) / 1024:.1f} KB; ResQ imports files up to 2.0 KB. "
+        "Split it into smaller files (by date, say) and import each in turn."
+    )
     assert not Visit.objects.exists()
 
 
@@ -454,8 +473,9 @@ def test_it_says_a_comma_inside_a_value_needs_quotes(manager_client):
 
 
 def test_it_previews_a_hundred_thousand_rows_in_a_fixed_number_of_queries(
-    manager_client, django_assert_max_num_queries
+    manager_client, django_assert_max_num_queries, settings
 ):
+    settings.RESQ_IMPORT_MAX_BYTES = 20 * 1024 * 1024  # the default takes a year's history
     start = datetime(2021, 3, 1, 2, 0)  # noqa: DTZ001 - the old system's naive UTC
     statuses = ["Completed", "Ended", "In Queue", "In Session"]
     rows = []

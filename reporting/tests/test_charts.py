@@ -95,6 +95,17 @@ def test_it_draws_the_trend_alone_without_a_previous_term():
     assert chart.headers == ["Week of term", "S1"]
 
 
+def test_it_names_terms_in_the_legend_as_typed():
+    chart = charts.weekly_trend_chart(
+        [(1, 3)], [(1, 2)], current_name="<i>S2</i> & co", previous_name="<b>S1</b>"
+    )
+    assert [trace["name"] for trace in chart.figure["data"]] == [
+        "&lt;i&gt;S2&lt;/i&gt; &amp; co",
+        "&lt;b&gt;S1&lt;/b&gt;",
+    ]
+    assert chart.headers == ["Week of term", "<i>S2</i> & co", "<b>S1</b>"]
+
+
 def test_it_shows_utilisation_as_the_plotted_percentage():
     chart = charts.utilisation_chart(
         [

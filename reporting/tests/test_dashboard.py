@@ -331,3 +331,27 @@ def test_it_shows_at_which_hours_the_wait_was_worst(coordinator_client):
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows[0] == ["Hour", "Median wait (min)", "90th percentile wait (min)"]
     assert rows[1:] == [["10:00", "12.0", "12.0"], ["11:00", "12.0", "12.0"]]
+
+
+def test_it_shows_staff_typed_names_as_text_in_charts_and_tables(coordinator_client):
+    link = '<a href="https://evil.example">click</a>'
+    team = TeamFactory(name="<b>Bold</b>", slug="bold")
+    enquiry = EnquiryType.objects.create(name=link)
+    finished_visit(datetime(2026, 8, 3, 2, 0, tzinfo=UTC), team=team, enquiry_type=enquiry)
+    params = {"view": "week", "day": "2026-08-05"}
+
+    response = coordinator_client.get(URL, params)
+
+    plotted = json.dumps(figures(response))
+    # plotly.js draws <a href> and <b> in labels, legends and hover text as markup.
+    assert "<a " not in plotted and "<b>" not in plotted
+    assert "&lt;b&gt;Bold&lt;/b&gt;" in json.dumps(figures(response)["team-comparison"])
+    html = response.content.decode()
+    # The data tables show the names as typed: escaped once, for HTML.
+    assert '<th scope="row">&lt;b&gt;Bold&lt;/b&gt;</th>' in html
+    assert "&amp;lt;" not in html
+    csv_response = coordinator_client.get(
+        reverse("reporting:chart_csv", args=["enquiry-types"]), params
+    )
+    rows = list(csv.reader(io.StringIO(csv_response.content.decode())))
+    assert [link, "1"] in rows

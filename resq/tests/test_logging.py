@@ -90,7 +90,7 @@ def test_it_logs_each_request_once_as_a_json_line(leader_client, leader, json_lo
     assert line["request_id"] == response["X-Request-ID"]
     assert line["user_id"] == leader.pk
     assert line["method"] == "GET"
-    assert line["path"] == "/desk/"
+    assert line["route"] == "/desk/"
     assert line["status"] == 200
     assert line["view"] == "queueing:desk"
     assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
@@ -105,10 +105,31 @@ def test_it_never_logs_the_query_string(leader_client, json_log, caplog):
     response = leader_client.get(reverse("queueing:desk"), {"student_number": STUDENT_NUMBER})
     assert response.status_code == 200
     [line] = json_log.requests()
-    assert line["path"] == "/desk/"
+    assert line["route"] == "/desk/"
     assert "?" not in json_log.text and "?" not in caplog.text
     assert_no_student_data(json_log.text)
     assert_no_student_data(caplog.text)
+
+
+def test_it_logs_the_route_not_a_number_typed_into_the_url(leader_client, json_log):
+    response = leader_client.get("/desk/visits/12345678/edit/")
+
+    assert response.status_code == 404
+    [line] = json_log.requests()
+    assert line["route"] == "/desk/visits/<int:pk>/edit/"
+    assert line["view"] == "queueing:edit"
+    assert line["message"] == f"GET /desk/visits/<int:pk>/edit/ 404 {line['duration_ms']}ms"
+    # Django's own "Not Found" record too.
+    assert "12345678" not in json_log.text
+
+
+def test_it_logs_an_address_no_route_serves_as_unresolved(leader_client, json_log):
+    response = leader_client.get("/desk/12345678/")
+
+    assert response.status_code == 404
+    [line] = json_log.requests()
+    assert (line["route"], line["view"]) == ("<unresolved>", None)
+    assert "12345678" not in json_log.text
 
 
 def test_it_does_not_load_a_user_the_request_never_read(rf):
@@ -180,7 +201,7 @@ def test_it_stamps_other_records_of_the_request_with_its_id(leader_client, json_
         reverse("queueing:remove", args=[987654]), headers={"X-Request-ID": "trace-404-abcdef"}
     )
     not_found = [line for line in json_log.lines() if line["logger"] == "django.request"]
-    assert [line["message"] for line in not_found] == ["Not Found: /desk/visits/987654/remove/"]
+    assert [line["message"] for line in not_found] == ["Not Found: /desk/visits/<int:pk>/remove/"]
     assert not_found[0]["request_id"] == "trace-404-abcdef"
 
 
@@ -287,12 +308,12 @@ def test_it_logs_a_desk_session_without_student_data(client, leader, studysmarte
         logging.getLogger().removeHandler(text_handler)
 
     requests = log.requests()
-    assert [(line["method"], line["path"], line["status"]) for line in requests] == [
+    assert [(line["method"], line["route"], line["status"]) for line in requests] == [
         ("POST", "/accounts/login/", 302),
         ("POST", "/desk/visits/add/", 302),
         ("GET", "/desk/", 200),
-        ("POST", f"/desk/visits/{visit.pk}/start/", 200),
-        ("POST", f"/desk/visits/{visit.pk}/finish/", 302),
+        ("POST", "/desk/visits/<int:pk>/start/", 200),
+        ("POST", "/desk/visits/<int:pk>/finish/", 302),
         ("POST", "/desk/students/lookup/", 200),
         ("GET", "/desk/poll/", 200),
         ("GET", "/desk/", 200),
@@ -331,9 +352,12 @@ print(settings.LOG_FORMAT, type(handler.formatter).__name__)
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        ({"DEBUG": "off", "SECRET_KEY": "x" * 50}, "json JsonFormatter"),
+        ({"DEBUG": "off", "SECRET_KEY": "test-only-key-" * 4}, "json JsonFormatter"),
         ({"DEBUG": "on"}, "text Formatter"),
-        ({"DEBUG": "off", "SECRET_KEY": "x" * 50, "LOG_FORMAT": "text"}, "text Formatter"),
+        (
+            {"DEBUG": "off", "SECRET_KEY": "test-only-key-" * 4, "LOG_FORMAT": "text"},
+            "text Formatter",
+        ),
         ({"DEBUG": "on", "LOG_FORMAT": "json"}, "json JsonFormatter"),
     ],
 )

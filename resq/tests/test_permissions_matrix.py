@@ -137,6 +137,7 @@ def admin_model(
 
 
 TO_REAUTHENTICATE = "302 → account_reauthenticate"
+TO_CODE = "302 → mfa_reauthenticate"
 TO_ADMIN = "302 → admin:index"
 
 #: Every URL pattern: its name (or its route, if unnamed) → method → role → answer.
@@ -175,17 +176,24 @@ EXPECTED: dict[str, dict[str, dict[str, str]]] = {
         "GET": signed_in(TO_REAUTHENTICATE),
         "POST": signed_in(TO_REAUTHENTICATE),
     },
+    # Removing a second factor, or seeing or renewing recovery codes, asks those who
+    # have one for a code from it, not the password. Nobody here has recovery codes yet.
     "mfa_deactivate_totp": {
-        "GET": row(LOGIN, "404", "404", TO_REAUTHENTICATE, TO_REAUTHENTICATE),
-        "POST": row(LOGIN, "404", "404", TO_REAUTHENTICATE, TO_REAUTHENTICATE),
+        "GET": row(LOGIN, "404", "404", TO_CODE, TO_CODE),
+        "POST": row(LOGIN, "404", "404", TO_CODE, TO_CODE),
     },
-    # Nobody here has recovery codes yet.
-    "mfa_view_recovery_codes": {"GET": signed_in("404"), "POST": signed_in("405")},
+    "mfa_view_recovery_codes": {
+        "GET": row(LOGIN, "404", "404", TO_CODE, TO_CODE),
+        "POST": signed_in("405"),
+    },
     "mfa_generate_recovery_codes": {
-        "GET": signed_in(TO_REAUTHENTICATE),
-        "POST": signed_in(TO_REAUTHENTICATE),
+        "GET": row(LOGIN, TO_REAUTHENTICATE, TO_REAUTHENTICATE, TO_CODE, TO_CODE),
+        "POST": row(LOGIN, TO_REAUTHENTICATE, TO_REAUTHENTICATE, TO_CODE, TO_CODE),
     },
-    "mfa_download_recovery_codes": {"GET": signed_in("404"), "POST": signed_in("404")},
+    "mfa_download_recovery_codes": {
+        "GET": row(LOGIN, "404", "404", TO_CODE, TO_CODE),
+        "POST": row(LOGIN, "404", "404", TO_CODE, TO_CODE),
+    },
     "usersessions_list": {"GET": signed_in("200"), "POST": signed_in("302 → usersessions_list")},
     # --- sign-in (ResQ's names)
     "accounts:login": {

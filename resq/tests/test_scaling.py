@@ -1,4 +1,4 @@
-"""Several app containers as one: the cache and the sessions they share through Redis.
+"""Several app containers as one: the caches and the sessions they share through Redis.
 
 These run against a real Redis (TEST_REDIS_URL, default 127.0.0.1:6379 database 15) and
 skip when there is none. Each test keeps its keys under a prefix of its own and deletes
@@ -16,7 +16,7 @@ import redis
 from django.conf import settings
 from django.contrib.sessions.backends.cached_db import KEY_PREFIX as CACHED_DB_PREFIX
 from django.contrib.sessions.models import Session
-from django.core.cache import cache
+from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.db import connection
 from django.test import Client
@@ -35,6 +35,8 @@ PASSWORD = "correct horse battery staple"
 # Settings read from the environment by these tests; a container is started with only
 # what each test gives it.
 SCALING_KEYS = ("REDIS_URL", "CACHE_KEY_PREFIX", "SESSION_ENGINE")
+# The desk's board cache, in code run by another container.
+BOARDS = "from django.core.cache import caches\nboards = caches['board']\n"
 
 
 @pytest.fixture(scope="module")
@@ -52,22 +54,14 @@ def redis_client():
 
 @pytest.fixture
 def shared_cache(settings, redis_client, monkeypatch):
-    """Point this process's cache at Redis, as REDIS_URL would, under a fresh prefix."""
+    """Point this process's caches at Redis, as REDIS_URL would, under a fresh prefix."""
     prefix = f"resq-test-{uuid.uuid4().hex[:12]}"
 
     def refuse_to_flush(self):
         raise AssertionError("cache.clear() empties the whole Redis database")
 
     monkeypatch.setattr(RedisCache, "clear", refuse_to_flush)
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": TEST_REDIS_URL,
-            "KEY_PREFIX": prefix,
-            "TIMEOUT": 300,
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-        }
-    }
+    settings.CACHES = redis_caches(TEST_REDIS_URL, prefix)
     yield prefix
     for key in redis_client.scan_iter(match=f"{prefix}:*"):
         redis_client.delete(key)
@@ -77,6 +71,17 @@ def shared_cache(settings, redis_client, monkeypatch):
 def cached_db_sessions(settings, shared_cache):
     settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
     return shared_cache
+
+
+def redis_caches(url: str, prefix: str = "resq") -> dict:
+    redis = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": prefix,
+        "TIMEOUT": 300,
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+    return {"default": redis, "board": redis}
 
 
 def another_container(code: str, **env: str) -> subprocess.CompletedProcess:
@@ -108,7 +113,7 @@ def test_it_serves_the_board_this_container_rendered_to_another(leader_client, s
     version = response["X-Board-Version"]
 
     other = another_container(
-        f"from django.core.cache import cache\nprint(cache.get('resq:board:{version}'), end='')",
+        f"{BOARDS}print(boards.get('resq:board:{version}'), end='')",
         REDIS_URL=TEST_REDIS_URL,
         CACHE_KEY_PREFIX=shared_cache,
     )
@@ -124,7 +129,7 @@ def test_it_serves_a_board_another_container_rendered_without_rendering_it(
     version = Board.current_version()
     marker = '<section id="board">rendered by the other container</section>'
     other = another_container(
-        f"from django.core.cache import cache\ncache.set('resq:board:{version}', {marker!r}, 600)",
+        f"{BOARDS}boards.set('resq:board:{version}', {marker!r}, 600)",
         REDIS_URL=TEST_REDIS_URL,
         CACHE_KEY_PREFIX=shared_cache,
     )
@@ -151,13 +156,12 @@ def test_it_keeps_the_desk_working_when_the_shared_cache_stops_answering(
     settings, leader_client, htmx_headers, caplog
 ):
     # Nothing listens on port 9: every cache call fails at once.
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": "redis://127.0.0.1:9/0",
-            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
-        }
+    nowhere = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:9/0",
+        "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
     }
+    settings.CACHES = {"default": nowhere, "board": nowhere}
     VisitFactory(student_name="Ada Cache")
     poll = leader_client.get(reverse("queueing:poll"), {"v": "-1"}, headers=htmx_headers)
     assert poll.status_code == 200
@@ -165,16 +169,14 @@ def test_it_keeps_the_desk_working_when_the_shared_cache_stops_answering(
     assert "Board cache unavailable" in caplog.text
 
 
-def test_it_keeps_this_process_cache_apart_without_redis(leader_client):
+def test_it_keeps_this_process_board_apart_without_redis(leader_client):
     # The control: without REDIS_URL a board rendered here is invisible to another
-    # process, which is why several containers need Redis.
-    assert settings.CACHES["default"]["BACKEND"].endswith("LocMemCache")
+    # process, which renders its own; a board never changes under its version.
+    assert settings.CACHES["board"]["BACKEND"].endswith("LocMemCache")
     response = leader_client.get(reverse("queueing:poll"), {"v": -1})
     version = response["X-Board-Version"]
-    assert cache.get(f"resq:board:{version}") == response.text
-    other = another_container(
-        f"from django.core.cache import cache\nprint(cache.get('resq:board:{version}'))"
-    )
+    assert caches["board"].get(f"resq:board:{version}") == response.text
+    other = another_container(f"{BOARDS}print(boards.get('resq:board:{version}'))")
     assert other.returncode == 0, other.stderr
     assert other.stdout.strip() == "None"
 
@@ -248,28 +250,23 @@ import json
 from django.conf import settings
 print(json.dumps({"CACHES": settings.CACHES, "SESSION_ENGINE": settings.SESSION_ENGINE}))
 """
-LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+DATABASE_AND_LOCMEM = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "resq_cache",
+        "OPTIONS": {"MAX_ENTRIES": 20_000},
+    },
+    "board": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "board"},
+}
 DB_SESSIONS = "django.contrib.sessions.backends.db"
 CACHED_DB_SESSIONS = "django.contrib.sessions.backends.cached_db"
-
-
-def redis_caches(url: str, prefix: str = "resq") -> dict:
-    return {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": url,
-            "KEY_PREFIX": prefix,
-            "TIMEOUT": 300,
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-        }
-    }
 
 
 @pytest.mark.parametrize(
     ("env", "caches", "engine"),
     [
-        ({}, LOCMEM, DB_SESSIONS),
-        ({"SESSION_ENGINE": "db"}, LOCMEM, DB_SESSIONS),
+        ({}, DATABASE_AND_LOCMEM, DB_SESSIONS),
+        ({"SESSION_ENGINE": "db"}, DATABASE_AND_LOCMEM, DB_SESSIONS),
         ({"REDIS_URL": "redis://redis:6379/0"}, redis_caches("redis://redis:6379/0"), DB_SESSIONS),
         (
             {"REDIS_URL": "redis://redis:6379/2", "CACHE_KEY_PREFIX": "staging"},

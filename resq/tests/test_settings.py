@@ -1,3 +1,5 @@
+import secrets
+
 import pytest
 from django.db import connection
 
@@ -25,10 +27,33 @@ def test_it_takes_an_empty_value_in_production_as_the_default():
     result = django_process(
         code,
         DEBUG="off",
-        SECRET_KEY="x" * 50,
+        SECRET_KEY=secrets.token_urlsafe(50),
         SECURE_SSL_REDIRECT="",
         SECURE_HSTS_SECONDS="",
         STATIC_MANIFEST="",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "31536000", "CompressedManifestStaticFilesStorage"]
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["", "too-short", "x" * 60, "django-insecure-" + "k3y" * 20],
+    ids=["empty", "short", "few characters", "django's placeholder"],
+)
+def test_it_refuses_to_start_in_production_with_a_weak_secret_key(key):
+    result = django_process("print('started')", DEBUG="off", SECRET_KEY=key)
+    assert result.returncode != 0
+    assert "started" not in result.stdout
+    assert "ImproperlyConfigured: SECRET_KEY" in result.stderr
+    assert 'python -c "import secrets; print(secrets.token_urlsafe(50))"' in result.stderr
+
+
+def test_it_starts_in_development_with_the_empty_key_env_example_lists():
+    result = django_process(
+        "from django.conf import settings; print(len(settings.SECRET_KEY) >= 50)",
+        DEBUG="on",
+        SECRET_KEY="",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True"]

@@ -178,6 +178,10 @@
     if (status === 404) {
       return "That didn't work (not found: it may have been removed). Nothing was changed.";
     }
+    // Over the student number look-up's limit a minute: the server's short text says
+    // what to do instead.
+    const type = evt.detail.xhr ? evt.detail.xhr.getResponseHeader("Content-Type") || "" : "";
+    if (status === 429 && type.startsWith("text/plain")) return evt.detail.xhr.responseText;
     if (status >= 500) return "That didn't work (server error). Nothing was changed — try again.";
     return "That didn't work (error " + status + "). Nothing was changed — try again.";
   }

@@ -23,6 +23,7 @@ from itertools import accumulate
 from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -507,7 +508,7 @@ class Command(BaseCommand):
     help = (
         "Make realistic drop-in history (weekdays 10:00-12:00, both teams, staffing) and "
         "a few students waiting today; ensure the demo logins exist. Adds to what is "
-        "already there unless --if-empty is given."
+        "already there unless --if-empty is given. Development only: refuses with DEBUG off."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -546,8 +547,26 @@ class Command(BaseCommand):
         parser.add_argument(
             "--seed", type=int, default=DEFAULT_SEED, help="Random seed, for repeatable data."
         )
+        parser.add_argument(
+            "--allow-public-demo-logins",
+            action="store_true",
+            help=(
+                "Run with DEBUG off too, creating demo / demo (every role, admin included) and "
+                "leader / leader: for benchmarks on a throwaway database, never a real one."
+            ),
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not options["allow_public_demo_logins"]:
+            # Its logins' passwords are printed for anyone to read: on a real service
+            # they would be a manager's account with a known password.
+            raise CommandError(
+                "DEBUG is off, so this looks like a real service: demo_data makes made-up "
+                "visits and the logins demo / demo (every role, admin included) and leader "
+                "/ leader, whose passwords are public. Nothing was made. Run it in "
+                "development (DEBUG on), or on a throwaway database with "
+                "--allow-public-demo-logins."
+            )
         started = time.perf_counter()
         weeks: int = options["weeks"]
         visits: int | None = options["visits"]
