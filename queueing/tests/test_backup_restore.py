@@ -213,6 +213,11 @@ def fill_every_table() -> None:
         change_message='[{"changed": {"fields": ["Available label"]}}]',
     )
 
+    # The shared cache's table: rate limits and used two-factor codes live there.
+    from django.core.cache import caches
+
+    caches["default"].set("backup-test", "a counter", timeout=3600)
+
     # The apps ResQ builds on (sign-in, throttling, two-factor, …) keep tables too: one
     # plausible row in each still empty, so that whatever is added later goes through
     # the backup with data as well.
