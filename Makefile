@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PG_URL ?= postgres://postgres@127.0.0.1:5432/resq
+# Where `make run` serves: `make run PORT=8001` when port 8000 is taken.
 HOST ?= 127.0.0.1
 PORT ?= 8000
 

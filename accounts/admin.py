@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import HttpRequest
+from django.utils.translation import ngettext
 
 from .models import User
 from .sessions import sessions_end
@@ -47,10 +48,13 @@ class RoleCheckedUserChangeForm(UserChangeForm):
             if not {_permission_name(p) for p in group.permissions.all()} <= held
         )
         if beyond:
-            roles = "roles" if len(beyond) > 1 else "role"
             raise ValidationError(
-                f"Only a superuser can give the {roles} {', '.join(beyond)}: "
-                "it can do more than yours."
+                ngettext(
+                    "Only a superuser can give the role %(roles)s: it can do more than yours.",
+                    "Only a superuser can give the roles %(roles)s: they can do more than yours.",
+                    len(beyond),
+                )
+                % {"roles": ", ".join(beyond)}
             )
         return groups
 
@@ -104,8 +108,12 @@ class ResqUserAdmin(UserAdmin):
         ended = sessions_end(users=queryset)
         self.message_user(
             request,
-            f"Ended {ended} session{'s' if ended != 1 else ''}. "
-            "Anyone using them is asked to log in again.",
+            ngettext(
+                "Ended %(count)d session. Anyone using it is asked to log in again.",
+                "Ended %(count)d sessions. Anyone using them is asked to log in again.",
+                ended,
+            )
+            % {"count": ended},
             messages.SUCCESS,
         )
 

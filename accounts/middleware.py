@@ -12,14 +12,17 @@ from django.contrib.auth import middleware as auth_middleware
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import resolve_url
+from django.shortcuts import render, resolve_url
+from django.template.loader import render_to_string
 from django.urls import reverse
-from django_htmx.http import HttpResponseClientRedirect
+from django.utils.translation import ngettext
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from .sessions import (
     ACTIVE_AT,
     LOGIN_AT,
     TWO_FACTOR_USER,
+    session_idle_left,
     session_note_activity,
 )
 
@@ -35,13 +38,32 @@ class LoginRequiredMiddleware(auth_middleware.LoginRequiredMiddleware):
 
     def handle_no_permission(self, request: HttpRequest, view_func) -> HttpResponse:
         if getattr(request, "htmx", False):
+            current = _current_page(request)
             login_url = redirect_to_login(
-                _current_page(request) or request.get_full_path(),
+                current or request.get_full_path(),
                 resolve_url(self.get_login_url(view_func)),
                 self.get_redirect_field_name(view_func),
             )["Location"]
+            if urlsplit(current).path == reverse("queueing:desk"):
+                return _desk_logged_out(request, login_url)
             return HttpResponseClientRedirect(login_url)
         return super().handle_no_permission(request, view_func)
+
+
+def _desk_logged_out(request: HttpRequest, login_url: str) -> HttpResponse:
+    """The desk's own answer when its session has ended (usually noticed by the poll).
+
+    Sent to the login page, the screen would just become a login form: nobody would
+    know why, and what was half-typed in ADD TO QUEUE would be gone. Instead the page's
+    content (with every student on it) is replaced by a message saying why, with a
+    link that logs in and comes back; resq.js keeps the typing in the browser tab.
+    The header is rendered afresh, logged out, so it offers no pages and no Log out.
+    """
+    why = getattr(request, "resq_logged_out", None) or "Your session has ended."
+    response = render(request, "account/desk_logged_out.html", {"why": why, "login_url": login_url})
+    response.content += render_to_string("base.html#site-header", {"oob": True}, request).encode()
+    response["X-Logged-Out"] = "1"
+    return reswap(retarget(response, "#main"), "innerHTML")
 
 
 class SessionTimeoutMiddleware:
@@ -55,17 +77,33 @@ class SessionTimeoutMiddleware:
     requests write the time back at most once a minute.
 
     Before LoginRequiredMiddleware, which then sends the logged-out request to the
-    login page as it would any other (htmx polls by HX-Redirect), with a message
-    saying why.
+    login page as it would any other, with a message saying why (the desk's htmx
+    requests are answered with that message in place of the board instead).
+
+    htmx answers carry the seconds left before the idle logout (X-Session-Idle-Left),
+    read without writing the session: the desk warns a couple of minutes before, and
+    its "Stay logged in" button is a request of the person's own.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        response = self.get_response(request)
+        # Only where process_view looked at the user already: asking here must not
+        # load a session that the request did not otherwise need.
+        if (
+            getattr(request, "htmx", False)
+            and getattr(request, "resq_session_checked", False)
+            and request.user.is_authenticated
+        ):
+            left = session_idle_left(request.session, now=int(time.time()))
+            if left is not None:
+                response["X-Session-Idle-Left"] = str(left)
+        return response
 
     def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> None:
+        request.resq_session_checked = True
         if not request.user.is_authenticated:
             return
         session = request.session
@@ -92,7 +130,8 @@ class SessionTimeoutMiddleware:
     def log_out(request: HttpRequest, why: str) -> None:
         user_id = request.user.pk
         logout(request)
-        messages.info(request, f"You were logged out {why}")
+        request.resq_logged_out = f"You were logged out {why}"
+        messages.info(request, request.resq_logged_out)
         logger.info("Session of user %s timed out.", user_id)
 
 
@@ -155,6 +194,6 @@ def _current_page(request: HttpRequest) -> str:
 def _duration(seconds: int) -> str:
     if seconds % 3600 == 0:
         hours = seconds // 3600
-        return f"{hours} hour{'s' if hours != 1 else ''}"
+        return ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}
     minutes = max(1, round(seconds / 60))
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterable
 
 from allauth.usersessions.models import UserSession
+from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 
 #: Seconds since the epoch, kept in the session itself.
@@ -37,6 +38,22 @@ def session_note_activity(session: SessionBase, *, now: int) -> None:
     last = session.get(ACTIVE_AT)
     if last is None or now - last >= ACTIVITY_WRITE_SECONDS:
         session[ACTIVE_AT] = now
+
+
+def session_keep(session: SessionBase, *, now: int) -> None:
+    """Records activity now: someone asked to stay logged in, however recent the
+    last note."""
+    session[ACTIVE_AT] = now
+
+
+def session_idle_left(session: SessionBase, *, now: int) -> int | None:
+    """Seconds until the session ends for want of activity (None: it will not), read
+    without writing anything, so that asking does not count as activity."""
+    idle = settings.RESQ_SESSION_IDLE_TIMEOUT
+    active_at = session.get(ACTIVE_AT)
+    if not idle or active_at is None:
+        return None
+    return max(0, idle - (now - active_at))
 
 
 def session_note_second_factor(session: SessionBase, user_id: int, *, now: int) -> None:

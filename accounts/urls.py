@@ -11,4 +11,5 @@ urlpatterns = [
     path("", views.overview, name="overview"),
     path("login/", allauth_views.login, name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("stay/", views.stay_logged_in, name="stay"),
 ]

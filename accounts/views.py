@@ -1,3 +1,4 @@
+import time
 from collections.abc import Callable
 from functools import wraps
 from urllib.parse import urlencode
@@ -13,9 +14,9 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
-from .sessions import session_passed_second_factor_within
+from .sessions import session_keep, session_passed_second_factor_within
 
 
 @method_decorator(login_not_required, name="dispatch")
@@ -45,6 +46,20 @@ def overview(request: HttpRequest) -> HttpResponse:
         "account/overview.html",
         {"two_factor": is_mfa_enabled(request.user, [Authenticator.Type.TOTP])},
     )
+
+
+@require_POST
+@never_cache
+def stay_logged_in(request: HttpRequest) -> HttpResponse:
+    """The desk's "Still there?" answered: activity now, so the idle time starts again.
+
+    The desk's own requests (its poll) are not activity; this is a person pressing a
+    button. A POST, so a page cannot keep a session alive by linking here.
+    """
+    session_keep(request.session, now=int(time.time()))
+    if request.htmx:
+        return HttpResponse(status=204)
+    return HttpResponseRedirect(reverse("queueing:desk"))
 
 
 def second_factor_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

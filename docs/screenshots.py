@@ -33,6 +33,9 @@ IMAGES = ROOT / "docs" / "images"
 
 DESKTOP = {"width": 1280, "height": 800}
 TABLET = {"width": 768, "height": 1024}
+LANDSCAPE = {"width": 1024, "height": 768}
+#: The header each htmx answer carries: seconds before the idle logout.
+IDLE_LEFT = "X-Session-Idle-Left"
 #: As `make run`: enough history for three terms, so term views have a previous term
 #: to compare with.
 WEEKS = 40
@@ -195,6 +198,27 @@ def shoot(base_url: str, facts: dict[str, object]) -> list[Path]:
         # The desk at peak, once the first poll has said "synced".
         expect(page.locator("#sync-status")).not_to_have_attribute("data-state", "static")
         save(page, "desk-peak")
+
+        # The same desk on a tablet in landscape (or half a wide screen): stacked rows,
+        # every button on screen.
+        page.set_viewport_size(LANDSCAPE)
+        page.goto("/desk/")
+        expect(page.locator("#sync-status")).not_to_have_attribute("data-state", "static")
+        save(page, "desk-1024")
+
+        # "Still there?": the server says how long the session has left on every htmx
+        # answer; two minutes before the idle logout the desk asks. Rather than wait 28
+        # minutes, the polls' answers are told that time has come.
+        def nearly_idle(route) -> None:
+            response = route.fetch()
+            route.fulfill(response=response, headers={**response.headers, IDLE_LEFT: "100"})
+
+        page.route("**/desk/poll/**", nearly_idle)
+        still_there = page.get_by_role("alert").filter(has_text="Still there?")
+        expect(still_there).to_be_visible()
+        save(page, "desk-still-there", size=(1024, 420))
+        page.unroute("**/desk/poll/**")
+        page.set_viewport_size(DESKTOP)
 
         # The add form refusing a half-typed student.
         page.get_by_label("Student Name").fill("Ayşe Yılmaz")

@@ -34,12 +34,13 @@ from django.utils.dateformat import format as date_format
 from django.utils.dateparse import parse_datetime
 from django.utils.functional import cached_property
 from django.utils.html import format_html_join
+from django.utils.translation import ngettext
 from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV
 from import_export.forms import ExportForm, ImportForm
 
 from .forms import VisitDetailsForm
-from .models import Board, EnquiryType, StaffingChange, Team, Visit, VisitEvent
+from .models import Board, EnquiryType, StaffingChange, Team, Visit, VisitEvent, all_staff_busy
 from .resources import (
     CORRECTABLE,
     SAVE_AS_CSV,
@@ -342,11 +343,8 @@ class VisitAdminForm(forms.ModelForm):
             team.visits.filter(status=Visit.Status.IN_SESSION).exclude(pk=self.instance.pk).count()
         )
         if busy >= team.available_staff:
-            staff = team.available_staff
             self.add_error(
-                "status",
-                f"All {staff} {team.name} staff available {'is' if staff == 1 else 'are'} "
-                "in a session. Add a staff member on the desk first.",
+                "status", all_staff_busy(team) + " Add a staff member on the desk first."
             )
 
     def _check_not_stale(self, cleaned: dict[str, Any]) -> None:
@@ -374,6 +372,8 @@ class VisitAdminForm(forms.ModelForm):
         )
 
     def _check_time_order(self, cleaned: dict[str, Any]) -> None:
+        for field, message in Visit.future_time_problems(cleaned).items():
+            self.add_error(field, message)
         arrived, started, ended = (cleaned.get(f) for f in ("arrived_at", "started_at", "ended_at"))
         if arrived and started and started < arrived:
             self.add_error("started_at", "A session cannot start before the student arrived.")
@@ -745,8 +745,9 @@ class TeamAdminForm(forms.ModelForm):
         if self.instance.pk and self.instance.is_active and not active:
             count = Visit.objects.active().filter(team_id=self.instance.pk).count()
             if count:
+                students = ngettext("student", "students", count)
                 raise ValidationError(
-                    f"{self.instance.name} has {count} student{'s' if count != 1 else ''} "
+                    f"{self.instance.name} has {count} {students} "
                     "waiting or in a session. Deactivate it once they have been seen or "
                     "the queue is closed.",
                     code="team_busy",

@@ -11,6 +11,7 @@ lock from its first statement and the check-then-write is still serial.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,8 @@ from django.conf import settings
 from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
+from django.utils.translation import ngettext
 
 from queueing.expressions import HourOfWeek, LocalDay, SecondsBetween
 
@@ -81,8 +84,14 @@ class Team(models.Model):
             in_session = team.visits.filter(status=Visit.Status.IN_SESSION).count()
             if new < in_session:
                 raise TransitionError(
-                    f"{team.name} has {in_session} session{'s' if in_session != 1 else ''} "
-                    "running; finish one before taking a staff member away."
+                    ngettext(
+                        "%(team)s has %(count)d session running; "
+                        "finish one before taking a staff member away.",
+                        "%(team)s has %(count)d sessions running; "
+                        "finish one before taking a staff member away.",
+                        in_session,
+                    )
+                    % {"team": team.name, "count": in_session}
                 )
             if new > MAX_STAFF:
                 raise TransitionError(f"{team.name} cannot have more than {MAX_STAFF} staff.")
@@ -176,6 +185,18 @@ class VisitQuerySet(models.QuerySet):
 
     def active(self) -> VisitQuerySet:
         return self.filter(status__in=[Visit.Status.WAITING, Visit.Status.IN_SESSION])
+
+
+def all_staff_busy(team: Team) -> str:
+    """What the desk and admin say when a team has no one free to start a session."""
+    staff = team.available_staff
+    if staff == 0:
+        return f"No {team.name} staff are available."
+    return ngettext(
+        "The only %(team)s staff member available is in a session.",
+        "All %(count)d %(team)s staff available are in a session.",
+        staff,
+    ) % {"count": staff, "team": team.name}
 
 
 class Visit(models.Model):
@@ -310,6 +331,33 @@ class Visit(models.Model):
     def __str__(self) -> str:
         return f"{self.student_name} ({self.team})"
 
+    # --- checks of a corrected record ------------------------------------------------
+
+    #: How far past the server's clock a time may be: admin's "Now" takes the
+    #: manager's computer's clock, which may run a little fast.
+    CLOCK_SKEW = timedelta(minutes=1)
+    FUTURE_TIME = {
+        "arrived_at": "A student cannot arrive in the future",
+        "started_at": "A session cannot start in the future",
+        "ended_at": "A visit cannot end in the future",
+    }
+
+    @classmethod
+    def future_time_problems(
+        cls, times: Mapping[str, datetime | None], *, now: datetime | None = None
+    ) -> dict[str, str]:
+        """The times (arrived_at, started_at, ended_at) that have not come yet, each with
+        what to tell the manager. A time is written once it has happened: the desk shows
+        a visit ended in the future as finished then, with an Undo lasting until then.
+        Admin's visit form and the visit import both check corrections with this."""
+        now = now or timezone.now()
+        clock = date_format(timezone.localtime(now), "D j M, H:i")
+        return {
+            name: f"{message}: it is now {clock}."
+            for name, message in cls.FUTURE_TIME.items()
+            if (moment := times.get(name)) is not None and moment > now + cls.CLOCK_SKEW
+        }
+
     # --- state changes -------------------------------------------------------------
 
     def _move(
@@ -395,16 +443,8 @@ class Visit(models.Model):
         The caller holds the team row lock, so the count cannot move under us."""
         in_session = team.visits.filter(status=Visit.Status.IN_SESSION).count()
         if in_session >= team.available_staff:
-            staff = team.available_staff
-            if staff == 0:
-                message = f"No {team.name} staff are available. Add a staff member to start."
-            else:
-                message = (
-                    f"All {staff} {team.name} staff available "
-                    f"{'are' if staff != 1 else 'is'} in a session. "
-                    "Add a staff member to start another."
-                )
-            raise StaffingLimitReached(message, team=team)
+            then = " Add a staff member to start" + (" another." if team.available_staff else ".")
+            raise StaffingLimitReached(all_staff_busy(team) + then, team=team)
 
     def _is_waiting_in(self, team: Team) -> bool:
         """Whether the visit is still waiting in this team: if not, the stale message

@@ -31,6 +31,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
+from django.utils.translation import ngettext
 from import_export import resources, widgets
 from import_export.fields import Field
 from import_export.formats import base_formats
@@ -778,6 +779,11 @@ class VisitResource(ResQResource):
             code = changes["unit_code"][1]
             if code and not UNIT_CODE_RE.fullmatch(code):
                 errors["unit_code"] = [f"“{code}” is not a Unit Code like CITS3200 (or empty)."]
+        # Admin's visit form refuses the same: the desk would show a visit as ended at a
+        # time still to come.
+        new_values = {name: new for name, (_, new) in changes.items()}
+        for name, message in Visit.future_time_problems(new_values).items():
+            errors[name] = [message]
 
     @staticmethod
     def _check_state(visit: Visit) -> None:
@@ -872,10 +878,6 @@ def _shown(value: Any) -> str:
     if isinstance(value, datetime):
         return _local(value)
     return "" if value is None else str(value)
-
-
-def _s(count: int) -> str:
-    return "" if count == 1 else "s"
 
 
 # --- the old system's visits -----------------------------------------------------------------
@@ -1057,8 +1059,14 @@ class LegacyVisitResource(ResQResource):
         skipped = result.unchanged
         if skipped:
             result.notes.append(
-                f"{skipped} visit{_s(skipped)} already brought across by an earlier import: "
-                "left as ResQ has them."
+                ngettext(
+                    "%(count)d visit already brought across by an earlier import: "
+                    "left as ResQ has it.",
+                    "%(count)d visits already brought across by an earlier import: "
+                    "left as ResQ has them.",
+                    skipped,
+                )
+                % {"count": skipped}
             )
         if self.unknown_enquiries:
             result.unknown_enquiries = [
@@ -1074,21 +1082,39 @@ class LegacyVisitResource(ResQResource):
             count = len(self.padded_numbers)
             examples = ", ".join(self.padded_numbers[:3])
             result.notes.append(
-                f"Leading zeros restored to {count} student number{_s(count)} that a "
-                f"spreadsheet had dropped (e.g. {examples})."
+                ngettext(
+                    "Leading zeros restored to %(count)d student number that a spreadsheet "
+                    "had dropped (e.g. %(examples)s).",
+                    "Leading zeros restored to %(count)d student numbers that a spreadsheet "
+                    "had dropped (e.g. %(examples)s).",
+                    count,
+                )
+                % {"count": count, "examples": examples}
             )
         if self.dropped_unit_codes:
             codes = self.dropped_unit_codes
             listed = ", ".join(f"“{code}” ({n})" for code, n in codes.most_common(10))
             count = sum(codes.values())
             result.notes.append(
-                f"{count} unit code{_s(count)} not like CITS3200 left empty: {listed}."
+                ngettext(
+                    "%(count)d unit code not like CITS3200 left empty: %(listed)s.",
+                    "%(count)d unit codes not like CITS3200 left empty: %(listed)s.",
+                    count,
+                )
+                % {"count": count, "listed": listed}
             )
         if self.closed_stale:
             result.notes.append(
-                f"{self.closed_stale} visit{_s(self.closed_stale)} still “In Queue” or “In "
-                "Session” in the old system closed as out of time, ended at the last time it "
-                "recorded for them: nobody from 2021 is waiting today."
+                ngettext(
+                    "%(count)d visit still “In Queue” or “In Session” in the old system "
+                    "closed as out of time, ended at the last time it recorded for it: "
+                    "nobody from 2021 is waiting today.",
+                    "%(count)d visits still “In Queue” or “In Session” in the old system "
+                    "closed as out of time, ended at the last time it recorded for them: "
+                    "nobody from 2021 is waiting today.",
+                    self.closed_stale,
+                )
+                % {"count": self.closed_stale}
             )
 
 
@@ -1151,8 +1177,14 @@ class TeamResource(ResQResource):
             busy = Visit.objects.active().filter(team_id=instance.pk).count()
             if busy:
                 errors["is_active"] = [
-                    f"{instance.name} has {busy} student{_s(busy)} waiting or in a session. "
-                    "Deactivate it once they have been seen or the queue is closed."
+                    ngettext(
+                        "%(team)s has %(count)d student waiting or in a session. "
+                        "Deactivate it once they have been seen or the queue is closed.",
+                        "%(team)s has %(count)d students waiting or in a session. "
+                        "Deactivate it once they have been seen or the queue is closed.",
+                        busy,
+                    )
+                    % {"team": instance.name, "count": busy}
                 ]
         if errors:
             raise ValidationError(errors)

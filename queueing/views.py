@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -27,6 +28,7 @@ from django_htmx.http import reswap, retarget
 
 from .forms import AddVisitForm, EditVisitForm, RemoveVisitForm, StaffingForm, StudentLookupForm
 from .models import Board, StaffingLimitReached, Team, TransitionError, Visit
+from .templatetags.desk import offer_tags
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +222,10 @@ def _transition(request: HttpRequest, pk: int, action: Callable[[Visit], None]) 
     try:
         action(visit)
     except StaffingLimitReached as exc:
-        messages.warning(request, str(exc), extra_tags=f"staffing-full visit-{visit.pk}")
+        # A refused start offers one more staff member and the start; a refused undo
+        # of a finish offers nothing (the visit is not waiting to be started).
+        tags = offer_tags("start", visit) if visit.status == Visit.Status.WAITING else ""
+        messages.warning(request, str(exc), extra_tags=tags)
     except TransitionError as exc:
         messages.error(request, str(exc))
     return _done(request)
@@ -243,7 +248,11 @@ def start_session(request: HttpRequest, pk: int) -> HttpResponse:
 def finish_session(request: HttpRequest, pk: int) -> HttpResponse:
     def finish(visit: Visit) -> None:
         visit.finish(by=request.user)
-        messages.success(request, f"Session finished for {visit.student_name}.")
+        messages.success(
+            request,
+            f"Session finished for {visit.student_name}.",
+            extra_tags=offer_tags("undo-finish", visit),
+        )
 
     return _transition(request, pk, finish)
 
@@ -293,6 +302,7 @@ def remove_visit(request: HttpRequest, pk: int) -> HttpResponse:
                 request,
                 f"{visit.student_name} removed from the {visit.team.queue_label} "
                 f"({visit.get_outcome_display().lower()}).",
+                extra_tags=offer_tags("undo-removal", visit),
             )
         return _done(request, "queueing/dialog_closed.html")
     return _dialog(request, "queueing/remove.html", {"visit": visit, "form": form})
@@ -334,8 +344,12 @@ def close_queue(request: HttpRequest) -> HttpResponse:
         if closed:
             messages.success(
                 request,
-                f"Queue closed: {closed} waiting student{'s' if closed != 1 else ''} "
-                "marked out of time.",
+                ngettext(
+                    "Queue closed: %(count)d waiting student marked out of time.",
+                    "Queue closed: %(count)d waiting students marked out of time.",
+                    closed,
+                )
+                % {"count": closed},
             )
         else:
             messages.info(request, "Nobody was waiting; the queue is already clear.")

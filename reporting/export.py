@@ -16,7 +16,7 @@ import io
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from itertools import islice
 from typing import Any
 
@@ -173,7 +173,8 @@ REPORT_TERMS = [
         "Each headline figure against the term before, for a whole term, or else against "
         "the same number of days just before the period; told by arrow, amount and word "
         "(▲ 12 more (+20 %), ▼ 1 min shorter, ▲ 2 pts higher). No colour says whether "
-        "that is good.",
+        "that is good. A period still running is compared with the same number of days "
+        "of the other, up to today.",
     ),
     Definition(
         "Wait distribution",
@@ -372,6 +373,7 @@ def _page(request: HttpRequest, form: ExportForm, *, refused: bool = False) -> H
     if form.is_valid():
         choice = form.choice(first_day=first_visit_day)
         count = choice.filter.visits().count()
+    monday = form.today - timedelta(days=form.today.weekday())
     context = {
         "form": form,
         "periods": form.period_dates(),
@@ -379,6 +381,8 @@ def _page(request: HttpRequest, form: ExportForm, *, refused: bool = False) -> H
         "count": count,
         "time_zone": settings.TIME_ZONE,
         "download_refused": refused,
+        # The Monday-to-Sunday week containing today, as the dashboard opens on it.
+        "calendar_week": (monday, monday + timedelta(days=6)),
     }
     return render(request, EXPORT_PAGE, context, status=400 if refused else 200)
 

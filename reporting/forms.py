@@ -53,6 +53,14 @@ def day_label(day: date) -> str:
     return f"{day:%a} {day.day} {day:%b %Y}"
 
 
+def week_choices(term: Term | None) -> list[tuple[str, str]]:
+    """The term's teaching weeks as the Week of term list offers them."""
+    weeks = term.teaching_weeks() if term is not None else []
+    return [("", "Whole term")] + [
+        (str(n), f"Week {n} · {monday:%a} {monday.day} {monday:%b}") for n, monday in weeks
+    ]
+
+
 @dataclass
 class Report:
     """What the filters resolved to: the metrics filter and how to describe it."""
@@ -67,6 +75,12 @@ class Report:
     # What the headline figures are compared with, and how the page names it.
     compare: Filter | None = None
     compare_label: str = ""
+
+    @property
+    def last_monday(self) -> date:
+        """The Monday of the period's last week, the week its printable summary shows."""
+        end = self.filter.end
+        return end - timedelta(days=end.weekday())
 
 
 class ReportFilterForm(forms.Form):
@@ -97,12 +111,13 @@ class ReportFilterForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     term = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Term")
-    term_week = forms.TypedChoiceField(
+    # Any week number is read (a week the term lacks is explained, not refused); the
+    # list offers the teaching weeks of the term shown, set once it is known.
+    term_week = forms.IntegerField(
         required=False,
-        coerce=int,
-        empty_value=None,
+        min_value=1,
         label="Week of term",
-        choices=[("", "Whole term")] + [(str(n), f"Week {n}") for n in range(1, 27)],
+        widget=forms.Select(choices=[("", "Whole term")]),
     )
     team = forms.ChoiceField(required=False, label="Team")
 
@@ -154,20 +169,38 @@ class ReportFilterForm(forms.Form):
         if report is None:
             report = self._week(data.get("day") or today, team)
         report.messages = notes
-        report.compare, report.compare_label = self._comparison(report)
+        report.compare, report.compare_label = self._comparison(report, today)
+        chosen = next((t for t in self.terms if t.pk == data.get("term")), None)
+        self.fields["term_week"].widget.choices = week_choices(chosen or self._term_for(today))
         return report
 
-    def _comparison(self, report: Report) -> tuple[Filter, str]:
+    def _comparison(self, report: Report, today: date) -> tuple[Filter, str]:
         """A whole term is compared with the term before it, like with like; anything
-        else with the same number of days just before it."""
+        else with the same number of days just before it. A period still running is
+        compared with as many days of the other as it has had: on a Monday, this week
+        so far against last Monday, not against all of last week."""
         f = report.filter
         term, earlier = report.term, self.previous_term(report.term)
         whole_term = term is not None and (term.first_day, term.last_day) == (f.start, f.end)
         if report.view == TERM and whole_term and earlier is not None:
-            span = f"{day_label(earlier.first_day)} – {day_label(earlier.last_day)}"
-            return Filter(earlier.first_day, earlier.last_day, f.team), f"{earlier.name} ({span})"
-        before = f.previous()
-        return before, f"{day_label(before.start)} – {day_label(before.end)}"
+            before, name = Filter(earlier.first_day, earlier.last_day, f.team), earlier.name
+        else:
+            before, name = f.previous(), ""
+        if not f.start <= today < f.end:
+            span = f"{day_label(before.start)} – {day_label(before.end)}"
+            return before, f"{name} ({span})" if name else span
+        # Whole days: today counts whole, as the period's own figures count it.
+        before = Filter(before.start, min(before.start + (today - f.start), before.end), f.team)
+        span = day_label(before.start)
+        if before.end != before.start:
+            span += f" – {day_label(before.end)}"
+        if name:
+            other, kind = f"the same days of {name}", "this term"
+        elif len(f.days) == 7 and f.start.weekday() == 0:
+            other, kind = "the same days of the previous week", "this week"
+        else:
+            other, kind = "the same days of the period before", "this period"
+        return before, f"{other} ({span}), as {kind} runs only to today"
 
     def _query(self, **values) -> str:
         team = self.cleaned_data.get("team")

@@ -276,6 +276,15 @@ def visits_per_day(f: Filter) -> list[dict[str, Any]]:
     return result
 
 
+def visits_per_day_by_team(f: Filter) -> list[dict[str, Any]]:
+    """1 query (shared with the visits per day); every day of the range with its visits
+    per team id, teams without visits left out."""
+    by_day: dict[date, Counter] = defaultdict(Counter)
+    for row in _daily_rows(f):
+        by_day[row["day"]][row["team_id"]] += row["n"]
+    return [{"day": day, "teams": dict(by_day.get(day, {}))} for day in f.days]
+
+
 def outcomes(f: Filter) -> list[tuple[str, int]]:
     """1 query; every outcome in Visit.Outcome order, then the visits still open."""
     counts: Counter = Counter()

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET
 
 from queueing.models import Team
 
-from . import metrics
+from . import bars, metrics
 from .forms import EARLIEST, LATEST
 from .metrics import Filter
 from .models import Term
@@ -28,6 +28,9 @@ from .models import Term
 # comparison weeks stay inside what `date` can hold.
 TOP_UNITS = 5
 TOP_ENQUIRY_TYPES = 8
+#: The drawing width of the three small charts side by side (the per-day one is wider),
+#: so their text prints at about the size of the tables'.
+SMALL_CHART = 230
 
 
 @dataclass(frozen=True)
@@ -264,8 +267,98 @@ def _named_section(
     return Section(title, heading, rows)
 
 
-def week_summary_build(*, day: date, team: Team | None = None) -> dict:
-    """Every figure of the weekly page for the Monday–Sunday week containing `day`."""
+@dataclass
+class SheetChart:
+    """One small chart of the sheet, and the table of its numbers for screen readers."""
+
+    slug: str
+    title: str
+    chart: bars.Chart
+    headers: list[str]
+    rows: list[list[str]]
+    note: str = ""
+
+
+def _day_label(day: date) -> str:
+    return f"{day:%a} {day.day}"
+
+
+def _sheet_charts(f: Filter, this: Figures, teams: list[Team]) -> list[SheetChart]:
+    """Visits per day by team, arrivals by hour, the waits and the top units: the
+    week's shape at a glance, in the service's days and hours."""
+    per_day = metrics.visits_per_day_by_team(f)
+    seen = {team_id for row in per_day for team_id in row["teams"]}
+    shown = [t for t in teams if t.pk in seen or t == f.team]
+    stacks = [[row["teams"].get(t.pk, 0) for t in shown] for row in per_day]
+    totals = [sum(stack) for stack in stacks]
+    busiest = totals.index(max(totals)) if any(totals) else None
+    days = SheetChart(
+        "days",
+        "Visits per day, by team",
+        bars.columns(
+            [_day_label(row["day"]) for row in per_day],
+            stacks,
+            series=[t.name for t in shown],
+            highlight=busiest,
+            # Beside the figures' table, about as tall as it.
+            height=170,
+        ),
+        ["Day", *(t.name for t in shown), "All teams"],
+        [
+            [
+                f"{row['day']:%A} {row['day'].day} {row['day']:%b}",
+                *map(_number, stack),
+                _number(sum(stack)),
+            ]
+            for row, stack in zip(per_day, stacks, strict=True)
+        ],
+    )
+
+    arrivals = {row["hour"]: row["arrivals"] for row in this.by_hour}
+    hours = list(range(min(arrivals), max(arrivals) + 1)) if arrivals else []
+    peak = this.peak_hour
+    by_hour = SheetChart(
+        "hours",
+        "Arrivals by hour",
+        bars.columns(
+            [f"{hour:02d}" for hour in hours],
+            [[arrivals.get(hour, 0)] for hour in hours],
+            highlight=hours.index(peak["hour"]) if peak else None,
+            width=SMALL_CHART,
+        ),
+        ["Hour", "Arrivals"],
+        [[_hour(hour), _number(arrivals.get(hour, 0))] for hour in hours],
+        note="Hour the visit arrived, 24-hour clock",
+    )
+
+    buckets = metrics.wait_distribution(f)
+    waits = SheetChart(
+        "waits",
+        "Waits before a session",
+        bars.columns([label for label, _ in buckets], [[n] for _, n in buckets], width=SMALL_CHART),
+        ["Wait (minutes)", "Visits"],
+        [[f"{label} min", _number(n)] for label, n in buckets],
+        note="Minutes from arrival to the start of the session",
+    )
+
+    units = list(this.units.items())
+    top_units = SheetChart(
+        "units",
+        f"Top {TOP_UNITS} units",
+        bars.rows(units, width=SMALL_CHART, label_width=62),
+        ["Unit", "Visits"],
+        [[unit, _number(n)] for unit, n in units],
+    )
+    return [days, by_hour, waits, top_units]
+
+
+def week_summary_build(
+    *, day: date, team: Team | None = None, teams: list[Team] | None = None
+) -> dict:
+    """Every figure of the weekly page for the Monday–Sunday week containing `day`;
+    `teams` (all of them, in display order) name the series of the per-day chart."""
+    if teams is None:
+        teams = list(Team.objects.order_by("display_order", "name"))
     monday = day - timedelta(days=day.weekday())
     sunday = monday + timedelta(days=6)
     this_filter = Filter(start=monday, end=sunday, team=team)
@@ -357,6 +450,7 @@ def week_summary_build(*, day: date, team: Team | None = None) -> dict:
         "headline": headline,
         "days": this.per_day,
         "busiest_day": (this.busiest_day or {}).get("day"),
+        "charts": _sheet_charts(this_filter, this, teams),
         "sections": sections,
     }
 
@@ -393,7 +487,7 @@ def week_summary(request: HttpRequest) -> HttpResponse:
     if request.GET.get("team") and team is None:
         error = " ".join(filter(None, [error, "No such team; showing all teams."]))
     with metrics.shared_results():
-        context = week_summary_build(day=day, team=team)
+        context = week_summary_build(day=day, team=team, teams=teams)
     monday = context["monday"]
     context.update(
         error=error,

@@ -410,7 +410,8 @@ SERVER_EMAIL = env.str("SERVER_EMAIL", default="") or DEFAULT_FROM_EMAIL
 
 # The daily usage email: who gets it, and where its links point.
 RESQ_DAILY_REPORT_RECIPIENTS = env.list("RESQ_DAILY_REPORT_RECIPIENTS", default=[])
-RESQ_SITE_URL = env.str("RESQ_SITE_URL", default="") or ("http://127.0.0.1:8000" if DEBUG else "")
+# Never guessed: a development server reached from another machine is not at 127.0.0.1.
+RESQ_SITE_URL = env.str("RESQ_SITE_URL", default="")
 
 # Admin import/export (managers only).
 # Importing and exporting in admin are bulk corrections: both need the model's change

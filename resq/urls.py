@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
@@ -22,6 +23,20 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico when a page names no icon (the database-unavailable
+    # page, a file opened directly): the icon every page links, at its unhashed name, which
+    # stays the same when the file changes.
+    path(
+        "favicon.ico",
+        login_not_required(
+            RedirectView.as_view(
+                url=f"{settings.STATIC_URL}favicon.svg",
+                permanent=True,
+                http_method_names=["get", "head"],
+            )
+        ),
+        name="favicon",
+    ),
 ]
 
 # A lost database answers 503, not 500: see views.server_error.

@@ -111,18 +111,47 @@ def test_it_does_not_count_the_boards_poll_as_activity(leader_client, htmx_heade
     assert session_row(leader_client) == row
 
 
-def test_it_logs_out_an_unattended_desk_at_its_next_poll(leader_client, htmx_headers):
+def test_it_says_on_the_board_when_an_unattended_desk_is_logged_out(leader_client, htmx_headers):
     set_clock(leader_client, active=-30 * MINUTE)
 
     response = leader_client.get(
         reverse("queueing:poll"), {"v": Board.current_version()}, headers=htmx_headers
     )
-    page = leader_client.get(response["HX-Redirect"])
 
-    # The whole browser goes to the login page, and back to the desk after it.
+    # Not the whole browser sent to the login page: the desk says what happened in
+    # place of the board (and of the students on it), with a way back to the desk.
     assert response.status_code == 200
-    assert response["HX-Redirect"] == f"{reverse('accounts:login')}?next=/desk/"
+    assert "HX-Redirect" not in response
+    assert response["HX-Retarget"] == "#main"
+    assert "You were logged out after 30 minutes without activity." in response.text
+    assert f'href="{reverse("accounts:login")}?next=/desk/"' in response.text
+    assert "_auth_user_id" not in leader_client.session
+    # The login page that link opens says it too.
+    page = leader_client.get(reverse("accounts:login"), {"next": "/desk/"})
     assert "You were logged out after 30 minutes without activity." in page.text
+
+
+def test_it_tells_the_desk_how_long_until_it_idles_out(leader_client, htmx_headers):
+    set_clock(leader_client, active=-29 * MINUTE)
+
+    response = leader_client.get(
+        reverse("queueing:poll"), {"v": Board.current_version()}, headers=htmx_headers
+    )
+
+    # A minute left, counted from the last activity: the poll itself is not one.
+    assert 55 <= int(response["X-Session-Idle-Left"]) <= 60
+
+
+def test_it_keeps_the_session_when_asked_to(leader_client, htmx_headers, settings):
+    settings.RESQ_SESSION_IDLE_TIMEOUT = 5 * MINUTE
+    # Under a minute ago: an ordinary request would not write the time back.
+    set_clock(leader_client, active=-50)
+
+    response = leader_client.post(reverse("accounts:stay"), headers=htmx_headers)
+
+    assert response.status_code == 204
+    assert int(response["X-Session-Idle-Left"]) == 5 * MINUTE
+    assert leader_client.session[ACTIVE_AT] >= time.time() - 5
 
 
 def test_it_takes_the_idle_time_from_the_settings(leader_client, settings):

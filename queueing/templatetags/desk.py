@@ -1,7 +1,15 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
+from urllib.parse import quote, unquote
 
 from django import template
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from queueing.models import Visit
 
 register = template.Library()
 
@@ -28,13 +36,50 @@ def wait_level(since: datetime | None, now: datetime | None = None) -> int:
     return next((level for level in (30, 20, 10) if minutes >= level), 0)
 
 
+# A message can carry an offer about the visit it tells of: "start" (one more staff
+# member, and start the student) or "undo-finish" / "undo-removal". Messages keep
+# only their text and tags across the redirect after a plain POST, so the offer
+# travels in the tags: kind, visit id, name (quoted: tags are split on spaces) and,
+# for an undo, when its window closes.
+OFFER_KINDS = ("start", "undo-finish", "undo-removal")
+
+
+@dataclass(frozen=True)
+class Offer:
+    kind: str
+    visit_id: int
+    student_name: str
+    until: str = ""
+
+    @property
+    def is_undo(self) -> bool:
+        return self.kind.startswith("undo-")
+
+
+def offer_tags(kind: str, visit: Visit) -> str:
+    """The extra_tags of a message that offers `kind` for `visit`."""
+    if kind not in OFFER_KINDS:
+        raise ValueError(f"Unknown offer: {kind}")
+    tags = [f"offer-{kind}", f"visit-{visit.pk}", f"name-{quote(visit.student_name)}"]
+    if kind != "start" and visit.undo_until is not None:
+        tags.append(f"until-{visit.undo_until.isoformat()}")
+    return " ".join(tags)
+
+
 @register.filter
-def staffing_full_visit(message) -> int | None:
-    """The visit a "team is full" message was about, to offer "+1 and start"."""
-    tags = getattr(message, "extra_tags", "") or ""
-    if "staffing-full" not in tags.split():
+def message_offer(message) -> Offer | None:
+    """The offer a message carries (see offer_tags), if any."""
+    fields = {}
+    for tag in (getattr(message, "extra_tags", "") or "").split():
+        key, _, value = tag.partition("-")
+        if key == "offer" and value in OFFER_KINDS:
+            fields["kind"] = value
+        elif key == "visit" and value.isdigit():
+            fields["visit_id"] = int(value)
+        elif key == "name":
+            fields["student_name"] = unquote(value)
+        elif key == "until":
+            fields["until"] = value
+    if not {"kind", "visit_id", "student_name"} <= fields.keys():
         return None
-    for tag in tags.split():
-        if tag.startswith("visit-") and tag[6:].isdigit():
-            return int(tag[6:])
-    return None
+    return Offer(**fields)

@@ -167,6 +167,11 @@ def test_it_finds_nothing_on_a_busy_desk_and_its_dialogs(open_page, leader, audi
     expect(page.get_by_role("button", name="Add a staff member and start")).to_be_visible()
     audit(page, "desk, staffing limit refused")
 
+    # A session finished: the message offers its Undo.
+    page.get_by_role("button", name="Finish session for Ian Bell").click()
+    expect(page.get_by_role("button", name="Undo finish for Ian Bell")).to_be_visible()
+    audit(page, "desk, finished with Undo in the message")
+
     for link, dialog_name in [
         ("Remove Cy Tran", "Remove Cy Tran from the STUDYSmarter Queue?"),
         ("Edit Fay Wong", "Correct Fay Wong's visit"),

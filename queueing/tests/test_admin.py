@@ -384,7 +384,9 @@ def test_it_refuses_a_session_beyond_the_teams_staff(manager_client):
     data.update(status="in_session")
     response = manager_client.post(change_url(visit), data)
     assert response.status_code == 200
-    assert "All 0 STUDYSmarter staff available are in a session." in response.text
+    assert "No STUDYSmarter staff are available. Add a staff member on the desk first." in (
+        response.text
+    )
     visit.refresh_from_db()
     assert visit.status == "waiting"
 

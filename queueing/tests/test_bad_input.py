@@ -574,7 +574,7 @@ def test_it_refuses_a_start_when_every_staff_member_is_busy(
 
     assert (
         escape(
-            "All 1 STUDYSmarter staff available is in a session. "
+            "The only STUDYSmarter staff member available is in a session. "
             "Add a staff member to start another."
         )
         in shown

@@ -364,3 +364,25 @@ def test_it_stops_offering_an_undo_when_its_window_closes(desk_page, leader, set
     expect(page.get_by_role("heading", name=re.compile("Just finished or removed"))).to_have_count(
         0
     )
+
+
+def test_it_offers_undo_in_the_message_after_a_finish_or_a_removal(desk_page, leader):
+    set_staff("studysmarter", 1)
+    VisitFactory(student_name="Bo Chen").start_session(by=leader)
+    VisitFactory(student_name="Cy Tran")
+    page = desk_page(leader)
+
+    page.get_by_role("button", name="Finish session for Bo Chen").click()
+    expect(messages(page)).to_contain_text("Session finished for Bo Chen.")
+    messages(page).get_by_role("button", name="Undo finish for Bo Chen").click()
+    expect(row(sessions(page), "Bo Chen")).to_be_visible()
+    expect(messages(page)).to_contain_text("Bo Chen's session is running again.")
+
+    page.get_by_role("link", name="Remove Cy Tran").click()
+    dialog = page.get_by_role("dialog", name="Remove Cy Tran from the STUDYSmarter Queue?")
+    dialog.get_by_role("radio", name="Left before being seen").check()
+    dialog.get_by_role("button", name="Remove from queue").click()
+    expect(row(queue(page, "STUDYSmarter Queue"), "Cy Tran")).to_have_count(0)
+    messages(page).get_by_role("button", name="Undo removal of Cy Tran").click()
+    expect(row(queue(page, "STUDYSmarter Queue"), "Cy Tran")).to_be_visible()
+    assert Visit.objects.get(student_name="Cy Tran").status == Visit.Status.WAITING

@@ -287,8 +287,9 @@ def test_it_refuses_a_start_beyond_the_staff_available_and_offers_one_more(
     response = leader_client.post(
         reverse("queueing:start", args=[waiting.pk]), headers=htmx_headers
     )
-    assert "All 1 STUDYSmarter staff available is in a session" in response.text
-    assert "Add a staff member and start" in response.text
+    assert "The only STUDYSmarter staff member available is in a session." in response.text
+    # The offer names the student it will start.
+    assert "Add a staff member and start Zoë Ng" in response.text
     assert reverse("queueing:start", args=[waiting.pk]) in response.text
     waiting.refresh_from_db()
     assert waiting.status == Visit.Status.WAITING
@@ -538,3 +539,42 @@ def test_it_clears_an_earlier_message_when_an_add_fails(leader_client, htmx_head
     assert 'hx-swap-oob="true"' in messages_region[: messages_region.index(">")]
     assert "added to the" not in messages_region
     assert Visit.objects.count() == 1
+
+
+def messages_region(response) -> str:
+    """The messages above the board: out of band after an htmx board, or on the page
+    a plain POST is sent back to."""
+    text = response.content.decode()
+    region = text[text.index('<div id="messages"') :]
+    return region[: region.index('<section id="board"')] if "<html" in text else region
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_it_offers_undo_in_the_message_after_a_finish_or_a_removal(
+    leader_client, leader, studysmarter, htmx_headers, htmx
+):
+    finished = VisitFactory(student_name="Zoë Ng")
+    finished.start_session(by=leader)
+    removed = VisitFactory(student_name="Bo Chen")
+    headers = htmx_headers if htmx else {}
+    for action, visit, data, button in [
+        ("finish", finished, {}, "Undo finish for Zoë Ng"),
+        ("remove", removed, {"outcome": "no_show"}, "Undo removal of Bo Chen"),
+    ]:
+        response = leader_client.post(
+            reverse(f"queueing:{action}", args=[visit.pk]), data, headers=headers, follow=True
+        )
+        region = messages_region(response)
+        visit.refresh_from_db()
+        undo = reverse("queueing:undo_end", args=[visit.pk])
+        # A real form (it works without JavaScript), offered until the window closes.
+        assert f'method="post" action="{undo}" hx-post="{undo}"' in region
+        assert f'data-undo-until="{visit.undo_until.isoformat()}"' in region
+        assert f'aria-label="{button}"' in region
+        assert 'name="csrfmiddlewaretoken"' in region
+
+
+def test_it_offers_no_undo_when_the_finish_was_refused(leader_client, leader, htmx_headers):
+    visit = VisitFactory(student_name="Zoë Ng")
+    response = leader_client.post(reverse("queueing:finish", args=[visit.pk]), headers=htmx_headers)
+    assert "Undo" not in messages_region(response)

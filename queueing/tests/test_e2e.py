@@ -4,7 +4,8 @@ test_browser.py runs a drop-in with the mouse (add, start, finish, undo, remove 
 reason, staffing, the staffing limit and its offer, closing the queue) and two screens
 racing to start the same student. Here: the same desk with the keyboard alone, what a
 change from another screen does to the one a person is typing on, the coordinator's
-reports and export, and the desk's layout at the sizes and zoom it is used at.
+reports and export. The desk's layout at the sizes and zoom it is used at is in
+test_layout.py.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from playwright.sync_api import Locator, Page, expect
 
 from queueing.models import Team, Visit
 from queueing.tests.factories import VisitFactory
-from queueing.tests.test_accessibility import fill_the_desk
 from queueing.tests.test_browser import (
     SYNC_WITHIN_S,
     add_with_keyboard,
@@ -203,48 +203,3 @@ def test_it_filters_the_dashboard_and_downloads_an_export(open_page, coordinator
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [r["Student Name"] for r in rows] == ["Ada Lovelace"]
     assert rows[0]["Team"] == "STUDYSmarter"
-
-
-# The sizes the desk is used at. 1280×800 at 200% zoom is half as many CSS pixels,
-# each drawn twice as large.
-SCREENS = [
-    ("desktop", {"width": 1280, "height": 800}, 1),
-    ("tablet", {"width": 768, "height": 1024}, 1),
-    ("200% zoom", {"width": 640, "height": 400}, 2),
-]
-
-# What sticks out past the right edge, named for the failure message.
-WIDER_THAN_THE_SCREEN = """() => [...document.querySelectorAll("body *")]
-    .filter(el => el.getBoundingClientRect().right > window.innerWidth + 0.5)
-    .filter(el => !el.closest(".visually-hidden, .skip-link"))
-    .slice(0, 8)
-    .map(el => el.tagName + (el.id ? "#" + el.id : "") + "." + el.className
-         + " " + Math.round(el.getBoundingClientRect().right) + "px")"""
-
-
-def test_it_fits_the_desk_to_the_screen(open_page, leader):
-    fill_the_desk(by=leader)
-    VisitFactory(student_name="Maximilian Featherstonehaugh-Cholmondeley", unit_code="ENVT5501")
-    for size, viewport, scale in SCREENS:
-        page = open_page(
-            reverse("queueing:desk"), user=leader, viewport=viewport, device_scale_factor=scale
-        )
-        expect(queue(page, "STUDYSmarter Queue")).to_contain_text("Featherstonehaugh")
-        scroll_width, width = page.evaluate(
-            "() => [document.documentElement.scrollWidth, window.innerWidth]"
-        )
-        assert scroll_width <= width, (
-            f"{size}: the page scrolls sideways ({scroll_width} > {width} px): "
-            f"{page.evaluate(WIDER_THAN_THE_SCREEN)}"
-        )
-        for area in (
-            page.get_by_role("heading", name="ADD TO QUEUE"),
-            page.get_by_label("Student Name"),
-            page.get_by_role("button", name="Add to queue"),
-            sessions(page),
-            queue(page, "STUDYSmarter Queue"),
-            queue(page, "Librarian Queue"),
-        ):
-            area.scroll_into_view_if_needed()
-            expect(area, f"{size}: {area} out of view").to_be_in_viewport()
-        page.context.close()

@@ -324,10 +324,12 @@ def start_or_remove(users, round_no: int, index: int, visit: Visit) -> None:
 
 
 def team_full(team: Team, staff: int) -> str:
-    return (
-        f"All {staff} {team.name} staff available {'are' if staff != 1 else 'is'} "
-        "in a session. Add a staff member to start another."
+    busy = (
+        f"The only {team.name} staff member available is"
+        if staff == 1
+        else f"All {staff} {team.name} staff available are"
     )
+    return f"{busy} in a session. Add a staff member to start another."
 
 
 def removal_outcome(index: int) -> str:

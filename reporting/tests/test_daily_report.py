@@ -38,6 +38,7 @@ from queueing.tests.factories import VisitFactory
 from reporting.daily import daily_report_send, day_summary_build
 from reporting.metrics import Filter
 from reporting.models import DailyReport
+from resq.tests.processes import django_process
 
 pytestmark = pytest.mark.django_db
 
@@ -627,3 +628,15 @@ def test_it_sends_once_when_two_schedulers_run_at_the_same_moment():
     assert sum(result.sent for result in results) == 1
     assert len(mail.outbox) == 1
     assert DailyReport.objects.get().times_sent == 1
+
+
+def test_it_invents_no_site_address_when_none_is_set():
+    # A development server reached from elsewhere is not at 127.0.0.1:8000: without
+    # RESQ_SITE_URL the email has no links (and the command says so), never wrong ones.
+    result = django_process(
+        "from django.conf import settings; print(repr(settings.RESQ_SITE_URL))",
+        unset=("RESQ_SITE_URL",),
+        DEBUG="on",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "''"

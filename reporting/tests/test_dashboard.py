@@ -3,6 +3,7 @@ import io
 import json
 import re
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
@@ -355,3 +356,70 @@ def test_it_shows_staff_typed_names_as_text_in_charts_and_tables(coordinator_cli
     )
     rows = list(csv.reader(io.StringIO(csv_response.content.decode())))
     assert [link, "1"] in rows
+
+
+# --- like with like (issue 13) ------------------------------------------------------
+
+PERTH = ZoneInfo("Australia/Perth")
+
+
+@pytest.fixture
+def monday_morning(settings, monkeypatch):
+    """Today is Monday 7 December 2026, 11:00 in Perth: the week has barely begun."""
+    settings.TIME_ZONE = "Australia/Perth"
+    now = datetime(2026, 12, 7, 11, 0, tzinfo=PERTH)
+    monkeypatch.setattr("django.utils.timezone.now", lambda: now.astimezone(UTC))
+    return now
+
+
+def test_it_compares_an_unfinished_week_with_the_same_days_of_the_week_before(
+    coordinator_client, monday_morning
+):
+    # Last week: ten on its Monday, eleven more on the days this week has not reached.
+    last_monday = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # 10:00 in Perth
+    for i in range(10):
+        finished_visit(last_monday + timedelta(minutes=i))
+    for i in range(11):
+        finished_visit(last_monday + timedelta(days=1 + i % 6))
+    finished_visit(datetime(2026, 12, 7, 1, 0, tzinfo=UTC))
+    finished_visit(datetime(2026, 12, 7, 1, 30, tzinfo=UTC))
+
+    response = coordinator_client.get(URL)
+
+    visits = response.context["headlines"][0]
+    # Monday's 2 against last Monday's 10, not against last week's 21.
+    assert (visits["value"], visits["previous"]) == ("2", "10")
+    assert (
+        "Changes are against the same days of the previous week (Mon 30 Nov 2026), "
+        "as this week runs only to today." in response.content.decode()
+    )
+
+
+def test_it_names_the_monday_of_the_printable_week(coordinator_client):
+    html = coordinator_client.get(URL, {"view": "week", "day": "2026-08-05"}).content.decode()
+
+    assert "Printable weekly summary for the week of Mon 3 Aug" in html
+
+
+def test_it_offers_only_the_chosen_terms_teaching_weeks(coordinator_client, semester):
+    response = coordinator_client.get(URL, {"view": "term", "term": semester.pk})
+
+    select = re.search(r'<select name="term_week".*?</select>', response.text, re.S).group()
+    options = re.findall(r"<option[^>]*>([^<]*)</option>", select)
+    # 27 July to 6 November, less the study break: 14 teaching weeks.
+    assert options[0] == "Whole term"
+    assert options[1] == "Week 1 · Mon 27 Jul"
+    assert options[-1] == "Week 14 · Mon 2 Nov"
+    assert len(options) == 15
+
+
+def test_it_exports_the_very_visits_the_dashboard_counts(coordinator_client):
+    visits_in_week_of_3_aug(5)
+    finished_visit(datetime(2026, 8, 10, 2, 0, tzinfo=UTC))  # the Monday after
+
+    html = coordinator_client.get(URL, {"view": "week", "day": "2026-08-05"}).content.decode()
+
+    link = re.search(r'href="(/reports/export/\?[^"]*)"[^>]*>Export these visits', html)
+    assert link, "no link to export the week shown"
+    export = coordinator_client.get(link.group(1).replace("&amp;", "&"))
+    assert export.context["count"] == 5

@@ -720,3 +720,14 @@ def test_the_docs_define_every_column_and_figure_as_the_page_does(definition):
 def test_the_docs_define_every_period_as_the_page_does(period):
     row = f"| {period.label} | {period.meaning} |"
     assert row in _docs_rows(), f"docs/data-dictionary.md lacks (or words differently):\n{row}"
+
+
+def test_it_tells_last_week_from_the_dashboards_calendar_week(coordinator_client):
+    html = coordinator_client.get(PAGE).content.decode()
+
+    # Today is Saturday 28 November: Last Week is Sunday to today, the dashboard's week
+    # Monday 23 to Sunday 29 November; the page offers that one too.
+    assert "Last Week is the 7 days ending today" in html
+    link = re.search(r'href="([^"]*)"[^>]*>the calendar week Data Analytics shows', html)
+    assert link, "no link to the dashboard's calendar week"
+    assert link.group(1) == f"{PAGE}?period=custom&amp;start=2026-11-23&amp;end=2026-11-29"

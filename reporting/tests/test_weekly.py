@@ -3,6 +3,7 @@
 Perth is UTC+8 all year, so 23:30 UTC on a Sunday is 07:30 on the Monday after.
 """
 
+import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -278,3 +279,19 @@ def test_it_describes_changes_in_words():
     assert describe_change(1084, 1085, more="more", fewer="fewer").text == "▼ 1 fewer (under 1 %)"
     assert describe_change(None, 5).text == "—"
     assert describe_change(5, None).text == "—"
+
+
+def test_it_draws_the_week_as_small_charts_with_their_numbers(client, coordinator, visits):
+    client.force_login(coordinator)
+    html = client.get(URL, {"day": WEEK}).text
+
+    for title in ("Visits per day, by team", "Arrivals by hour", "Waits before a session"):
+        chart = re.search(rf"<h2 [^>]*>{title}</h2>(.*?)</section>", html, re.S)
+        assert chart, f"no chart {title!r}"
+        assert '<svg class="bars"' in chart.group(1)
+    # Each drawing's numbers, as a table a screen reader can read.
+    assert '<th scope="row">Tuesday 28 Jul</th><td>3</td><td>3</td>' in html
+    assert '<th scope="row">10:00–11:00</th><td>3</td>' in html
+    assert '<th scope="row">20–25 min</th><td>1</td>' in html
+    units = re.search(r"<h2 [^>]*>Top 5 units</h2>(.*?)</section>", html, re.S).group(1)
+    assert ">CITS3200</text>" in units

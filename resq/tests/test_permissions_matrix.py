@@ -145,6 +145,8 @@ EXPECTED: dict[str, dict[str, dict[str, str]]] = {
     # Each role starts where its work is; someone with no role, at their account.
     "home": {"GET": row(LOGIN, TO_DESK, TO_REPORTS, TO_DESK, TO_DESK), "POST": signed_in("405")},
     "healthz": {"GET": same("200"), "POST": same("405")},
+    # The tab icon, for browsers that ask at the root: sent on to the static file.
+    "favicon": {"GET": same("301"), "POST": same("405")},
     # --- sign-in (allauth): open to everyone, or to any signed-in user for their own account
     "accounts:overview": {"GET": signed_in("200"), "POST": signed_in("405")},
     "account_inactive": {"GET": same("200"), "POST": same("405")},
@@ -202,6 +204,8 @@ EXPECTED: dict[str, dict[str, dict[str, str]]] = {
     },
     # Logging out is a POST (a link could not log anyone out), open even to the signed out.
     "accounts:logout": {"GET": same("405"), "POST": same(TO_LOGIN)},
+    # "Still there?" answered: activity for whoever is signed in, then back to the desk.
+    "accounts:stay": {"GET": signed_in("405"), "POST": signed_in(TO_DESK)},
     "admin_login_redirect": {"GET": same(TO_LOGIN), "POST": same(TO_LOGIN)},
     # --- the desk
     "queueing:desk": {"GET": DESK_PAGE, "POST": GET_ONLY},

@@ -8,6 +8,9 @@
   let clockOffset = 0;
   let lastSync = null;
   let ownAction = false;
+  // No poll answered since this was set (no answer, or no database): the timers still
+  // count, but what they count may have changed on another screen.
+  let stale = false;
 
   function board() {
     return document.getElementById("board");
@@ -44,12 +47,17 @@
     document.querySelectorAll(".timer[data-since]").forEach(function (el) {
       const elapsed = now - Date.parse(el.dataset.since);
       el.textContent = formatElapsed(elapsed);
+      if (el.classList.contains("stale") !== stale) {
+        el.classList.toggle("stale", stale);
+        el.title = stale ? "Out of date: the server has not answered since the last sync" : "";
+      }
       const minutes = elapsed / 60000;
       const level = minutes >= 30 ? 30 : minutes >= 20 ? 20 : minutes >= 10 ? 10 : 0;
       for (const l of [0, 10, 20, 30]) {
         el.classList.toggle("level-" + l, l === level);
       }
     });
+    checkIdle();
   }
 
   // The server is up but its database is not: it answers 503 with this header.
@@ -79,6 +87,12 @@
     el.dataset.state = state;
     el.textContent = text;
     showDatabaseAlert(state === "database");
+    if (stale !== (state !== "ok")) {
+      stale = state !== "ok";
+      tick();
+    }
+    // At the top of the page and kept in view: the status line under a long board is
+    // out of sight. An alert, so it is heard once, when the connection drops.
     const alert = document.getElementById("sync-alert");
     if (!alert) return;
     if (state === "offline" && was !== "offline") {
@@ -92,8 +106,163 @@
     }
   }
 
-  function timeOfDay(date) {
-    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  // The 24-hour clock, as the board's own times are ("13:02", not "01:02 pm").
+  function timeOfDay(date, withSeconds) {
+    const parts = [date.getHours(), date.getMinutes()];
+    if (withSeconds !== false) parts.push(date.getSeconds());
+    return parts
+      .map(function (n) {
+        return String(n).padStart(2, "0");
+      })
+      .join(":");
+  }
+
+  // --- a quiet spell ------------------------------------------------------------------
+  // The session ends after a while without a request of the person's own; the poll is
+  // not one. Every htmx answer says how many seconds are left (X-Session-Idle-Left), so
+  // the desk warns a little before, with one button that is such a request.
+  const IDLE_WARNING_MS = 2 * 60 * 1000;
+  let idleDeadline = null;
+  let focusBeforeWarning = null;
+
+  function noteIdleLeft(xhr) {
+    const left = parseInt((xhr && xhr.getResponseHeader("X-Session-Idle-Left")) || "", 10);
+    if (isNaN(left)) return;
+    idleDeadline = Date.now() + left * 1000;
+    checkIdle();
+  }
+
+  function checkIdle() {
+    const box = document.getElementById("idle-warning");
+    const text = document.getElementById("idle-warning-text");
+    if (!box || !text || idleDeadline === null) return;
+    const due = idleDeadline - Date.now() <= IDLE_WARNING_MS;
+    if (due === !box.hidden) return;
+    if (due) {
+      focusBeforeWarning = document.activeElement;
+      // A fixed time rather than a countdown: an alert that changed every second would
+      // be read out every second.
+      text.textContent =
+        "Still there? Without activity you will be logged out at " +
+        timeOfDay(new Date(idleDeadline), false) +
+        ".";
+      box.hidden = false;
+    } else {
+      const hadFocus = box.contains(document.activeElement);
+      box.hidden = true;
+      text.textContent = "";
+      if (hadFocus) {
+        const back =
+          focusBeforeWarning && focusBeforeWarning.isConnected && focusBeforeWarning !== document.body
+            ? focusBeforeWarning
+            : document.getElementById("board-heading");
+        if (back) back.focus();
+      }
+    }
+  }
+
+  // --- logged out -----------------------------------------------------------------------
+  // An htmx request that finds the session ended is answered with a message in place
+  // of the page (X-Logged-Out). What was typed in ADD TO QUEUE is kept in this tab's
+  // sessionStorage (gone when the tab closes) and put back on the desk after logging in,
+  // until the student is added.
+  const KEPT = "resq:add-form";
+  const KEPT_FIELDS = ["student_name", "student_number", "unit_code", "team", "enquiry_type"];
+
+  function keepTyping() {
+    const form = document.getElementById("add-form");
+    if (!form) return false;
+    const values = {};
+    let any = false;
+    KEPT_FIELDS.forEach(function (name) {
+      const field = form.elements[name];
+      if (field && field.value) {
+        values[name] = field.value;
+        any = true;
+      }
+    });
+    if (!any) return false;
+    try {
+      sessionStorage.setItem(KEPT, JSON.stringify(values));
+      return true;
+    } catch (e) {
+      return false;
+    }
+  }
+
+  function forgetTyping() {
+    try {
+      sessionStorage.removeItem(KEPT);
+    } catch (e) {
+      // Storage switched off: there is nothing to forget.
+    }
+    const note = document.getElementById("restored-typing");
+    if (note) note.remove();
+  }
+
+  function restoreTyping() {
+    const form = document.getElementById("add-form");
+    if (!form) return;
+    let values = null;
+    try {
+      values = JSON.parse(sessionStorage.getItem(KEPT) || "null");
+    } catch (e) {
+      values = null;
+    }
+    if (!values || typeof values !== "object") return;
+    let restored = false;
+    KEPT_FIELDS.forEach(function (name) {
+      const field = form.elements[name];
+      const value = values[name];
+      if (!field || field.value || typeof value !== "string") return;
+      field.value = value;
+      // A team or enquiry type retired meanwhile is no longer an option.
+      if (field.value === value) restored = true;
+    });
+    if (!restored) {
+      forgetTyping();
+      return;
+    }
+    const note = document.createElement("div");
+    note.id = "restored-typing";
+    note.className = "alert info";
+    note.setAttribute("role", "status");
+    form.before(note);
+    const text = document.createElement("p");
+    text.textContent = "Restored what you were typing before you were logged out. Check it, then add the student.";
+    note.appendChild(text);
+  }
+
+  // The alerts stay at the top of the window; the add panel, sticky too, keeps below
+  // them rather than under them.
+  function keepAddPanelBelowAlerts() {
+    const alerts = document.querySelector(".desk-alerts");
+    if (!alerts || !window.ResizeObserver) return;
+    new ResizeObserver(function () {
+      document.documentElement.style.setProperty("--desk-alerts-height", alerts.offsetHeight + "px");
+    }).observe(alerts);
+  }
+
+  // --- the add form ---------------------------------------------------------------------
+  // "Already waiting" stops being true once that visit is started, finished or
+  // removed (here or on another screen): the warning and its "Add anyway" go then.
+  function checkDuplicateWarning() {
+    const warning = document.querySelector("#add-form [data-duplicate-of]");
+    if (!warning) return;
+    const row = document.getElementById(warning.dataset.duplicateOf);
+    const inSession = Boolean(row && row.closest(".sessions"));
+    const waiting = Boolean(row) && !inSession;
+    const applies = warning.dataset.duplicateStatus === "waiting" ? waiting : inSession;
+    if (applies) return;
+    const form = warning.closest("form");
+    const anyway = form.querySelector('[name="confirm_duplicate"]');
+    const hadFocus = anyway && anyway === document.activeElement;
+    warning.remove();
+    if (anyway) anyway.remove();
+    if (hadFocus) {
+      const add = form.querySelector('button[type="submit"]');
+      if (add) add.focus();
+    }
   }
 
   function summary() {
@@ -115,6 +284,21 @@
     }
   });
 
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    const xhr = evt.detail.xhr;
+    if (xhr && xhr.getResponseHeader("X-Logged-Out") && evt.detail.shouldSwap) {
+      const kept = keepTyping();
+      document.addEventListener(
+        "htmx:afterSettle",
+        function () {
+          const note = document.getElementById("kept-typing");
+          if (note) note.hidden = !kept;
+        },
+        { once: true }
+      );
+    }
+  });
+
   // A poll answered before an action but arriving after it must not put the older
   // board back.
   document.addEventListener("htmx:beforeSwap", function (evt) {
@@ -123,6 +307,22 @@
     const el = board();
     const current = el ? parseInt(el.dataset.version || "0", 10) : 0;
     if (!isNaN(incoming) && incoming < current) evt.detail.shouldSwap = false;
+  });
+
+  // The element that made the request: once it has been swapped out, htmx tells its
+  // parent instead, as evt.detail.elt.
+  function requester(evt) {
+    return (evt.detail.requestConfig && evt.detail.requestConfig.elt) || evt.detail.elt;
+  }
+
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    const answer = evt.detail.xhr;
+    noteIdleLeft(answer);
+    // Added (the board came back with it, not the form with its errors).
+    const elt = requester(evt);
+    if (elt && elt.id === "add-form" && evt.detail.successful && answer.getResponseHeader("X-Board-Version")) {
+      forgetTyping();
+    }
   });
 
   document.addEventListener("htmx:afterRequest", function (evt) {
@@ -225,6 +425,7 @@
   document.addEventListener("htmx:afterSettle", function (evt) {
     const target = evt.detail.target;
     if (!target) return;
+    checkDuplicateWarning();
     if (target.id === "board") {
       if (ownAction) {
         ownAction = false;
@@ -245,6 +446,31 @@
       const focus = dialog.querySelector("[autofocus]");
       if (focus) focus.focus();
     }
+  });
+
+  // The answer to "Still there?": the warning goes with the new idle time.
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    const elt = requester(evt);
+    if (!evt.detail.successful || !elt || !elt.closest || !elt.closest("#idle-warning")) return;
+    const announcer = document.getElementById("board-announcer");
+    if (announcer) announcer.textContent = "You are still logged in.";
+  });
+
+  // The desk is keyboard-first: Enter on a list in the add form adds, as it does in its
+  // text fields, rather than opening the list (the arrow keys and typing choose). The
+  // form's default button is pressed, as the browser does from a text field.
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key !== "Enter" || evt.altKey || evt.ctrlKey || evt.metaKey || evt.shiftKey) return;
+    const select = evt.target.closest ? evt.target.closest("#add-form select") : null;
+    if (!select) return;
+    evt.preventDefault();
+    const button = select.form.querySelector('button[type="submit"], input[type="submit"]');
+    if (button) button.click();
+  });
+
+  // Someone logging out on purpose leaves nothing of theirs for the next person.
+  document.addEventListener("submit", function (evt) {
+    if (evt.target.matches && evt.target.matches("form.logout")) forgetTyping();
   });
 
   document.addEventListener("click", function (evt) {
@@ -291,6 +517,8 @@
       lastSync = new Date();
       setSyncStatus("ok", "Live · last synced " + timeOfDay(lastSync));
     }
+    restoreTyping();
+    keepAddPanelBelowAlerts();
     setInterval(tick, 1000);
   });
 })();

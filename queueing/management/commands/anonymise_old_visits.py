@@ -22,6 +22,7 @@ from django.db.models import Case, CharField, F, Q, TextField, Value, When
 from django.db.models.functions import Concat
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import ngettext
 
 from queueing.models import Board, Visit, VisitEvent
 
@@ -176,15 +177,15 @@ class Command(BaseCommand):
         if dry_run:
             count = visits_due(cutoff=cutoff).count()
             self.stdout.write(
-                f"Would anonymise {count} visit{_s(count)} from before {before} "
+                f"Would anonymise {_visits(count)} from before {before} "
                 f"(kept {days} days). Nothing was changed."
             )
             return
         count = visits_anonymise(cutoff=cutoff)
         self.stdout.write(
-            f"Anonymised {count} visit{_s(count)} from before {before} (kept {days} days)."
+            f"Anonymised {_visits(count)} from before {before} (kept {days} days)."
         )
 
 
-def _s(count: int) -> str:
-    return "" if count == 1 else "s"
+def _visits(count: int) -> str:
+    return ngettext("%(count)d visit", "%(count)d visits", count) % {"count": count}
