@@ -26,11 +26,15 @@ run: setup
 	@echo; echo "  ResQ is at http://$(HOST):$(PORT)/"; echo
 	$(UV) run python manage.py runserver $(HOST):$(PORT)
 
-# Debian's Chromium for the browser tests, and Caddy to validate the proxy's
-# configuration; test tools' own browser downloads are not used.
+# Debian's Chromium for the browser tests, Firefox ESR and WebKitGTK's WebDriver (on
+# a virtual X display) for the same flows in Firefox and Safari's engine, and Caddy to
+# validate the proxy's configuration; test tools' own browser downloads are not used.
 browser:
 	@missing=""; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -x /usr/bin/firefox-esr ] || missing="$$missing firefox-esr"; \
+	[ -x /usr/bin/WebKitWebDriver ] || missing="$$missing webkit2gtk-driver"; \
+	[ -x /usr/bin/Xvfb ] || missing="$$missing xvfb"; \
 	command -v caddy >/dev/null || missing="$$missing caddy"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

@@ -54,4 +54,17 @@
   } else {
     draw(document);
   }
+
+  // WebKit can run this deferred script before a stylesheet that was not cached yet
+  // applies: each chart is then sized to the page's width, not its card's, and
+  // `responsive` only follows window resizes. Once every stylesheet has loaded, fit
+  // each chart to its card again.
+  if (document.readyState !== "complete") {
+    window.addEventListener("load", function () {
+      if (typeof Plotly === "undefined") return;
+      document.querySelectorAll(".js-plotly-plot").forEach(function (el) {
+        Plotly.Plots.resize(el);
+      });
+    });
+  }
 })();
