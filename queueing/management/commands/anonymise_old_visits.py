@@ -182,9 +182,7 @@ class Command(BaseCommand):
             )
             return
         count = visits_anonymise(cutoff=cutoff)
-        self.stdout.write(
-            f"Anonymised {_visits(count)} from before {before} (kept {days} days)."
-        )
+        self.stdout.write(f"Anonymised {_visits(count)} from before {before} (kept {days} days).")
 
 
 def _visits(count: int) -> str:
