@@ -63,57 +63,38 @@ def note_second_factor_set_up(
         session_note_second_factor(request.session, instance.user_id, now=int(time.time()))
 
 
-@receiver(authenticator_removed)
-def after_second_factor_removed(
+#: How the admin's log words each change to a second factor.
+TWO_FACTOR_CHANGES = {
+    authenticator_added: "Set up",
+    authenticator_removed: "Removed",
+    authenticator_reset: "Renewed",
+}
+
+
+@receiver(list(TWO_FACTOR_CHANGES))
+def after_second_factor_changed(
     sender: Any,
+    signal: Any,
     request: HttpRequest | None,
     user: User,
     authenticator: Authenticator,
     **kwargs: Any,
 ) -> None:
-    # Whoever removed it may have been someone else holding the account: the user's
-    # other browsers log in again, and the admin's log says when. allauth emails the
-    # user. (Removing it asks for the second factor first: accounts.views.)
-    if request is not None:
+    # Each change is in the admin's log, and allauth emails the user: the first app
+    # needs only the password (there is no factor yet to ask for), so that is how
+    # someone else setting one up is noticed. Whoever removed one may have been
+    # someone else holding the account: the user's other browsers log in again.
+    # (Removing it asks for the second factor first: accounts.views.)
+    if request is None:
+        return
+    if signal is authenticator_removed:
         sessions_end(users=[user], keep=request.session.session_key)
-        _log_two_factor_change(request, user, "Removed", authenticator)
-
-
-@receiver(authenticator_added)
-def after_second_factor_added(
-    sender: Any,
-    request: HttpRequest | None,
-    user: User,
-    authenticator: Authenticator,
-    **kwargs: Any,
-) -> None:
-    # The first app needs only the password (there is no factor yet to ask for), so
-    # the log and allauth's email are how someone else setting one up is noticed.
-    if request is not None:
-        _log_two_factor_change(request, user, "Set up", authenticator)
-
-
-@receiver(authenticator_reset)
-def after_recovery_codes_renewed(
-    sender: Any,
-    request: HttpRequest | None,
-    user: User,
-    authenticator: Authenticator,
-    **kwargs: Any,
-) -> None:
-    if request is not None:
-        _log_two_factor_change(request, user, "Renewed", authenticator)
-
-
-def _log_two_factor_change(
-    request: HttpRequest, user: User, what: str, authenticator: Authenticator
-) -> None:
     name = AUTHENTICATOR_NAMES.get(authenticator.type, authenticator.get_type_display())
     LogEntry.objects.log_actions(
         user_id=request.user.pk,
         queryset=[user],
         action_flag=CHANGE,
-        change_message=f"{what} two-factor authentication: {name}.",
+        change_message=f"{TWO_FACTOR_CHANGES[signal]} two-factor authentication: {name}.",
     )
 
 

@@ -14,7 +14,6 @@ from playwright.sync_api import expect
 from queueing.models import EnquiryType, Team, Visit
 from queueing.tests.factories import VisitFactory
 from queueing.tests.test_accessibility import AXE_CONTEXT, Audit
-from reporting.models import Term, TermBreak
 
 pytestmark = [
     pytest.mark.browser,
@@ -28,18 +27,6 @@ PERTH = ZoneInfo("Australia/Perth")
 # use), longer than the browser fixtures' default wait.
 FIRST_DASHBOARD_MS = 20_000
 UNITS = ["CITS1401", "ACCT1101", "ANHB1102", "CITS2200", "ECON1101", "LAWS1111", "PHYS1001"]
-
-
-@pytest.fixture
-def terms():
-    first = Term.objects.create(
-        name="Semester 1 2026", first_day=date(2026, 2, 23), last_day=date(2026, 6, 5)
-    )
-    second = Term.objects.create(
-        name="Semester 2 2026", first_day=date(2026, 7, 27), last_day=date(2026, 11, 6)
-    )
-    TermBreak.objects.create(term=second, first_day=date(2026, 9, 28), last_day=date(2026, 10, 2))
-    return first, second
 
 
 def busy_week(monday: date) -> None:

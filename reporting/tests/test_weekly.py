@@ -14,7 +14,6 @@ from django.urls import reverse
 
 from queueing.models import EnquiryType, Team, Visit
 from queueing.tests.factories import VisitFactory
-from reporting.models import Term, TermBreak
 from reporting.weekly import describe_change, week_summary_build
 
 pytestmark = pytest.mark.django_db
@@ -49,18 +48,6 @@ def removed(arrived: datetime, **fields):
         outcome=Visit.Outcome.CANCELLED,
         **fields,
     )
-
-
-@pytest.fixture
-def terms():
-    first = Term.objects.create(
-        name="Semester 1 2026", first_day=date(2026, 2, 23), last_day=date(2026, 6, 5)
-    )
-    second = Term.objects.create(
-        name="Semester 2 2026", first_day=date(2026, 7, 27), last_day=date(2026, 11, 6)
-    )
-    TermBreak.objects.create(term=second, first_day=date(2026, 9, 28), last_day=date(2026, 10, 2))
-    return first, second
 
 
 @pytest.fixture
