@@ -2,8 +2,8 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.cache import caches
 
+from accounts.tests.factories import UserFactory
 from accounts.tests.helpers import pass_two_factor
-from queueing.tests.factories import UserFactory
 
 
 @pytest.fixture(autouse=True)

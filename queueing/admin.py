@@ -30,7 +30,6 @@ from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
 from django.utils.dateparse import parse_datetime
 from django.utils.functional import cached_property
 from django.utils.html import format_html_join
@@ -50,17 +49,12 @@ from .resources import (
     LegacyVisitResource,
     TeamResource,
     VisitResource,
+    local_time,
 )
 
 admin.site.site_header = "ResQ administration"
 admin.site.site_title = "ResQ administration"
 admin.site.index_title = "Records and settings"
-
-LOCAL_FORMAT = "D j M Y, H:i"
-
-
-def _local(value: datetime | None) -> str:
-    return date_format(timezone.localtime(value), LOCAL_FORMAT) if value else "—"
 
 
 def _minutes(duration: timedelta | None) -> int | None:
@@ -437,7 +431,7 @@ class VisitEventInline(admin.TabularInline):
 
     @admin.display(description="At", ordering="at")
     def when(self, event: VisitEvent) -> str:
-        return _local(event.at)
+        return local_time(event.at)
 
     @admin.display(description="Detail")
     def details(self, event: VisitEvent) -> str:
@@ -467,7 +461,7 @@ class VisitEventInline(admin.TabularInline):
             return _choice_label(Visit.Outcome, value)
         if isinstance(value, str) and key.endswith("_at"):
             moment = parse_datetime(value)
-            return _local(moment) if moment else value
+            return local_time(moment) if moment else value
         return str(value)
 
     def _names(self, key: str) -> dict[int, str]:
@@ -620,7 +614,7 @@ class VisitAdmin(ManagerImportExport, admin.ModelAdmin):
 
     @admin.display(description="Arrived", ordering="arrived_at")
     def arrived(self, visit: Visit) -> str:
-        return _local(visit.arrived_at)
+        return local_time(visit.arrived_at)
 
     @admin.display(description="Wait (min)", ordering="wait")
     def wait_minutes(self, visit: Visit) -> int | None:
@@ -821,7 +815,7 @@ class StaffingChangeAdmin(admin.ModelAdmin):
 
     @admin.display(description="At", ordering="at")
     def when(self, change: StaffingChange) -> str:
-        return _local(change.at)
+        return local_time(change.at)
 
 
 # The admin's own log (who changed what here), read-only for managers.

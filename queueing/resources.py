@@ -312,7 +312,8 @@ class PlainDiff(Diff):
         return cells
 
 
-def _local(value: datetime | None) -> str:
+def local_time(value: datetime | None) -> str:
+    """A time as managers read it in the admin and in import previews, on the service's clock."""
     return date_format(timezone.localtime(value), LOCAL_FORMAT) if value else ""
 
 
@@ -820,7 +821,7 @@ class VisitResource(ResQResource):
             row_result.diff = [
                 str(visit.pk),
                 visit.student_name,
-                _local(visit.arrived_at),
+                local_time(visit.arrived_at),
                 corrections,
             ]
 
@@ -876,7 +877,7 @@ def _plain(value: Any) -> Any:
 
 def _shown(value: Any) -> str:
     if isinstance(value, datetime):
-        return _local(value)
+        return local_time(value)
     return "" if value is None else str(value)
 
 
@@ -1001,9 +1002,9 @@ class LegacyVisitResource(ResQResource):
             visit.enquiry_type.name,
             visit.get_status_display(),
             visit.get_outcome_display(),
-            _local(visit.arrived_at),
-            _local(visit.started_at),
-            _local(visit.ended_at),
+            local_time(visit.arrived_at),
+            local_time(visit.started_at),
+            local_time(visit.ended_at),
             " ".join(mapped.notes) if mapped else "",
         ]
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from queueing.resources import formula_safe
+
 ACCENT = "#0b5cad"
 COLOURS = {"served": "#1e7b3c", "removed": "#a4161a", "open": "#b07d00"}
 PREVIOUS = "#8c959f"
@@ -304,6 +306,4 @@ def csv_cell(value: Any) -> Any:
         return ""
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    return formula_safe(value)

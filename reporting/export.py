@@ -36,7 +36,7 @@ from queueing.models import Team, Visit
 
 from .charts import csv_cell
 from .forms import EXPORT_PERIODS, LAST_WEEK, ExportChoice, ExportForm
-from .metrics import Filter
+from .metrics import Filter, minutes
 
 EXPORT_PAGE = "reporting/export.html"
 DICTIONARY_PAGE = "reporting/data_dictionary.html"
@@ -260,7 +260,7 @@ def _minutes(start: datetime | None, end: datetime | None) -> float | str:
     if start is None or end is None:
         return ""
     # Whole seconds first (half a second up), as the dashboard counts waits.
-    return round(math.floor((end - start).total_seconds() + 0.5) / 60, 1)
+    return minutes(math.floor((end - start).total_seconds() + 0.5))
 
 
 class _Cells(dict):

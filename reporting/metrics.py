@@ -138,16 +138,17 @@ def _percentile(histogram: Histogram, fraction: float) -> float | None:
     return lower + (upper - lower) * (position - math.floor(position))
 
 
-def _minutes(seconds: float | None) -> float | None:
+def minutes(seconds: float | None) -> float | None:
+    """Seconds as minutes to a tenth, as every report and export shows them."""
     return None if seconds is None else round(seconds / 60, 1)
 
 
 def _stats(histogram: Histogram) -> dict[str, Any]:
     return {
         "count": sum(histogram.values()),
-        "median": _minutes(_percentile(histogram, 0.5)),
-        "p90": _minutes(_percentile(histogram, 0.9)),
-        "max": _minutes(max(histogram) if histogram else None),
+        "median": minutes(_percentile(histogram, 0.5)),
+        "p90": minutes(_percentile(histogram, 0.9)),
+        "max": minutes(max(histogram) if histogram else None),
     }
 
 
@@ -344,7 +345,7 @@ def arrivals_by_weekday_hour(f: Filter) -> dict[str, Any]:
         "hours": hours,
         "counts": [[arrivals[(day, hour)] for hour in hours] for day in numbers],
         "median_wait": [
-            [_minutes(_percentile(waits.get((day, hour), {}), 0.5)) for hour in hours]
+            [minutes(_percentile(waits.get((day, hour), {}), 0.5)) for hour in hours]
             for day in numbers
         ],
     }
@@ -366,8 +367,8 @@ def wait_by_hour(f: Filter) -> list[dict[str, Any]]:
         {
             "hour": hour,
             "arrivals": arrivals[(hour,)],
-            "median_wait": _minutes(_percentile(waits.get((hour,), {}), 0.5)),
-            "p90_wait": _minutes(_percentile(waits.get((hour,), {}), 0.9)),
+            "median_wait": minutes(_percentile(waits.get((hour,), {}), 0.5)),
+            "p90_wait": minutes(_percentile(waits.get((hour,), {}), 0.9)),
         }
         for (hour,) in sorted(arrivals)
     ]
@@ -524,8 +525,8 @@ def utilisation(f: Filter) -> list[dict[str, Any]]:
         result.append(
             {
                 "team": team.name,
-                "staffed_minutes": round(staffed / 60, 1),
-                "session_minutes": round(in_session / 60, 1),
+                "staffed_minutes": minutes(staffed),
+                "session_minutes": minutes(in_session),
                 "utilisation": round(in_session / staffed, 3) if staffed else None,
             }
         )

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from accounts.sessions import TWO_FACTOR_USER
 
-PASSWORD = "correct horse battery staple"  # UserFactory's password
+PASSWORD = "correct horse battery staple"  # every UserFactory user's password
 
 
 def totp_code(secret: str, *, steps_from_now: int = 0) -> str:

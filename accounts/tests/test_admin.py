@@ -4,8 +4,8 @@ from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.tests.factories import UserFactory
 from accounts.tests.helpers import pass_two_factor
-from queueing.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

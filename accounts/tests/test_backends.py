@@ -3,7 +3,7 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Permission
 from django.test.utils import override_settings
 
-from queueing.tests.factories import UserFactory
+from accounts.tests.factories import UserFactory
 from resq import settings as project_settings
 
 pytestmark = pytest.mark.django_db

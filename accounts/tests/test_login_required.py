@@ -16,8 +16,9 @@ from django.shortcuts import resolve_url
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
+from accounts.tests.factories import UserFactory
 from queueing.models import Board, Visit
-from queueing.tests.factories import UserFactory, VisitFactory, db_state
+from queueing.tests.factories import VisitFactory, db_state
 
 pytestmark = pytest.mark.django_db
 

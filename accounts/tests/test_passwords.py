@@ -8,8 +8,8 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
+from accounts.tests.factories import UserFactory
 from accounts.tests.helpers import PASSWORD, log_in
-from queueing.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -18,10 +18,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.sessions import ACTIVE_AT, LOGIN_AT
+from accounts.tests.factories import UserFactory
 from accounts.tests.helpers import log_in, pass_two_factor
 from accounts.tests.test_admin import change_data
 from queueing.models import Board
-from queueing.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -15,6 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.sessions import TWO_FACTOR_USER
+from accounts.tests.factories import UserFactory
 from accounts.tests.helpers import (
     PASSWORD,
     give_authenticator_app,
@@ -22,7 +23,6 @@ from accounts.tests.helpers import (
     pass_two_factor,
     totp_code,
 )
-from queueing.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -14,9 +14,7 @@ from django.test import Client
 from django.urls import reverse
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
-from accounts.tests.helpers import pass_two_factor
-
-PASSWORD = "correct horse battery staple"  # UserFactory's password
+from accounts.tests.helpers import PASSWORD, pass_two_factor
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

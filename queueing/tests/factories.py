@@ -1,18 +1,7 @@
 import factory
 from django.utils import timezone
 
-from accounts.models import User
 from queueing.models import Board, EnquiryType, StaffingChange, Team, Visit, VisitEvent
-
-
-class UserFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = User
-        django_get_or_create = ("username",)
-
-    username = factory.Sequence(lambda n: f"user{n}")
-    first_name = factory.Faker("first_name")
-    password = factory.django.Password("correct horse battery staple")
 
 
 class TeamFactory(factory.django.DjangoModelFactory):

@@ -13,9 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from accounts.tests.factories import UserFactory
 from accounts.tests.helpers import PASSWORD, log_in, pass_two_factor
 from queueing.models import EnquiryType, Team, Visit, VisitEvent
-from queueing.tests.factories import UserFactory
 from resq.logging import RequestIdFilter
 
 pytestmark = pytest.mark.django_db

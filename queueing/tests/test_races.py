@@ -33,6 +33,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.tests.factories import UserFactory
 from queueing.models import (
     Board,
     StaffingChange,
@@ -42,7 +43,7 @@ from queueing.models import (
     Visit,
     VisitEvent,
 )
-from queueing.tests.factories import UserFactory, VisitFactory
+from queueing.tests.factories import VisitFactory
 
 pytestmark = [
     pytest.mark.skipif(

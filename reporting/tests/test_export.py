@@ -19,8 +19,9 @@ from django.http import StreamingHttpResponse
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from accounts.tests.factories import UserFactory
 from queueing.models import EnquiryType, Team, Visit
-from queueing.tests.factories import TeamFactory, UserFactory, VisitFactory
+from queueing.tests.factories import TeamFactory, VisitFactory
 from reporting.export import EXPORT_COLUMNS, HEADERS, REPORT_TERMS
 from reporting.forms import EXPORT_PERIODS, period_days
 

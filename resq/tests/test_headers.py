@@ -29,8 +29,9 @@ from django.conf import settings
 from django.test import Client, override_settings
 from django.urls import reverse
 
+from accounts.tests.factories import UserFactory
 from accounts.tests.helpers import pass_two_factor
-from queueing.tests.factories import UserFactory, VisitFactory
+from queueing.tests.factories import VisitFactory
 from resq.headers import PERMISSIONS_POLICY
 
 ROOT = Path(settings.BASE_DIR)

@@ -39,9 +39,10 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone
 
+from accounts.tests.factories import UserFactory
 from accounts.tests.helpers import give_authenticator_app, pass_two_factor
 from queueing.models import EnquiryType, StaffingChange, Team, Visit
-from queueing.tests.factories import UserFactory, VisitFactory, db_state
+from queueing.tests.factories import VisitFactory, db_state
 from reporting.models import DailyReport, Term
 
 pytestmark = pytest.mark.django_db
