@@ -31,16 +31,23 @@ CHROMIUM_ARGS = [
 TIMEOUT_MS = 5_000
 
 
+def require_browser(installed: bool, reason: str) -> None:
+    """A missing browser skips its tests on a developer's machine and fails them in CI,
+    where the project's own files install every browser."""
+    if installed:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def playwright() -> Iterator[Playwright]:
-    if not os.access(CHROMIUM, os.X_OK):
-        reason = (
-            f"Chromium is not installed at {CHROMIUM}: install Debian's 'chromium' "
-            "package (or run `make browser`) to run the browser tests."
-        )
-        if os.environ.get("CI"):
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+    require_browser(
+        os.access(CHROMIUM, os.X_OK),
+        f"Chromium is not installed at {CHROMIUM}: install Debian's 'chromium' "
+        "package (or run `make browser`) to run the browser tests.",
+    )
     # Playwright's sync API drives the browser from an asyncio event loop that it keeps
     # running in this (the test) thread. Django sees that running loop and refuses ORM
     # calls from the thread with SynchronousOnlyOperation, although nothing here is
