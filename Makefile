@@ -52,11 +52,17 @@ format: setup
 	$(UV) run ruff format .
 	$(UV) run ruff check --fix .
 
+# The suites run on every core (pytest-xdist; each worker has its own test database), and
+# a worker that finishes early takes tests from a busy one. `make test WORKERS=1` runs
+# them in one process.
+WORKERS ?= auto
+PYTEST := $(UV) run pytest -n $(WORKERS) --dist worksteal
+
 test-sqlite: setup
-	env -u DATABASE_URL $(UV) run pytest
+	env -u DATABASE_URL $(PYTEST)
 
 test-postgres: setup
-	DATABASE_URL=$(PG_URL) $(UV) run pytest
+	DATABASE_URL=$(PG_URL) $(PYTEST)
 
 # Every test, on both databases. An unreachable PostgreSQL fails the run.
 test: setup browser lint test-sqlite test-postgres
