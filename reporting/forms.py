@@ -10,12 +10,12 @@ since a downloaded file with a quietly corrected range would pass for the one as
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from urllib.parse import urlencode
 
+from dateutil.relativedelta import relativedelta
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -328,13 +328,6 @@ EXPORT_PERIODS = [
 ]
 
 
-def _months_back(day: date, months: int) -> date:
-    """The same date `months` earlier, or that month's last day if it has no such date."""
-    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
-    month += 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
 def period_days(period: str, today: date) -> tuple[date, date]:
     """First and last local day of a preset (not All Time or Custom), both included."""
     if period == LAST_DAY:
@@ -342,9 +335,9 @@ def period_days(period: str, today: date) -> tuple[date, date]:
     if period == LAST_WEEK:
         return today - timedelta(days=6), today
     if period == LAST_MONTH:
-        return _months_back(today, 1) + timedelta(days=1), today
+        return today - relativedelta(months=1) + timedelta(days=1), today
     if period == LAST_YEAR:
-        return _months_back(today, 12) + timedelta(days=1), today
+        return today - relativedelta(years=1) + timedelta(days=1), today
     raise ValueError(f"{period!r} has no fixed days.")
 
 
