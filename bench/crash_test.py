@@ -39,8 +39,8 @@ another (for instance `docker restart db`).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
+import json
 import os
 import random
 import re
@@ -49,37 +49,24 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from html import unescape
 from pathlib import Path
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH_DIR = Path(__file__).resolve().parent
-# Run as a script, Python puts this folder first on the path; the project root is
-# what the imports (and gunicorn) need.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH_DIR]
-sys.path.insert(0, str(ROOT))
+import httpx
 
-from bench.desk_bench import (  # noqa: E402
-    CLIENT_ERRORS,
-    HOST,
-    Server,
-    cookie_header,
-    create_leader,
-    fetch,
-    free_port,
-    http_login,
-    server_environment,
-)
+sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the project, not bench/
+from bench import harness  # noqa: E402
 
 PORTS = range(8900, 9000)
 DEFAULT_DB_URL = "postgres://postgres@127.0.0.1:5432/resq_crash_test"
+LEADER = "bench-leader"
 NAME_PREFIX = "Crash"
 REQUEST_TIMEOUT = 10.0
 READY_TIMEOUT = 60.0
@@ -90,6 +77,7 @@ MAX_ACTIVE = 4  # visits a screen keeps waiting or in session at most
 MAX_STAFF = 5
 
 ADDED, STARTED, FINISHED, REMOVED = "add", "start", "finish", "remove"
+RESULTS = ("acknowledged", "refused", "failed")
 
 
 # --- what the screens did --------------------------------------------------------------
@@ -133,7 +121,8 @@ COUNTER = re.compile(
     r'.*?<span class="counter-note">(\d+) in session',
     re.S,
 )
-MESSAGE = re.compile(r'<div class="alert (\w+)">\s*<p>([^<]*)</p>')
+# A message with an undo button wraps its text in one more element.
+MESSAGE = re.compile(r'<div class="alert (\w+)">(?:\s*<[^p/][^>]*>)*\s*<p>([^<]*)</p>')
 
 
 def spell(number: int, width: int) -> str:
@@ -200,25 +189,21 @@ class Screen(threading.Thread):
         self.mine: dict[str, tuple[int | None, str]] = {}  # name: pk, state as last seen
         self.added = 0
         self.actions: list[Action] = []
-
-    def headers(self, *, htmx: bool) -> dict[str, str]:
-        headers = {"Cookie": cookie_header(self.cookies)}
-        if htmx:
-            headers |= {
-                "X-CSRFToken": self.cookies["csrftoken"],
-                "HX-Request": "true",
-                "HX-Current-URL": f"http://{HOST}:{self.port}/desk/",
-            }
-        return headers
+        self.htmx = {
+            "X-CSRFToken": cookies["csrftoken"],
+            "HX-Request": "true",
+            "HX-Current-URL": f"{harness.base_url(port)}/desk/",
+        }
 
     def run(self) -> None:
-        while not self.stop.is_set():
-            action, path, form, htmx = self.next_action()
-            action.phase = self.phase()
-            self.send(action, path, form, htmx=htmx)
-            self.actions.append(action)
-            if action.result == "failed":
-                self.stop.wait(ERROR_PAUSE)
+        with harness.client(self.port, self.cookies, timeout=REQUEST_TIMEOUT) as http:
+            while not self.stop.is_set():
+                action, path, form, htmx = self.next_action()
+                action.phase = self.phase()
+                self.send(http, action, path, form, htmx=htmx)
+                self.actions.append(action)
+                if action.result == "failed":
+                    self.stop.wait(ERROR_PAUSE)
 
     def next_action(self) -> tuple[Action, str, dict[str, str], bool]:
         waiting = [(n, pk) for n, (pk, s) in self.mine.items() if s == "waiting" and pk]
@@ -269,36 +254,28 @@ class Screen(threading.Thread):
         htmx = self.added % 3 != 0
         return Action(ADDED, "", name), "/desk/visits/add/", form, htmx
 
-    def send(self, action: Action, path: str, form: dict[str, str], *, htmx: bool) -> None:
-        form = dict(form)
+    def send(
+        self, http: httpx.Client, action: Action, path: str, form: dict, *, htmx: bool
+    ) -> None:
         if not htmx:
-            form["csrfmiddlewaretoken"] = self.cookies["csrftoken"]
+            form = form | {"csrfmiddlewaretoken": self.cookies["csrftoken"]}
         try:
-            response = asyncio.run(
-                fetch(
-                    self.port,
-                    "POST",
-                    path,
-                    headers=self.headers(htmx=htmx),
-                    form=form,
-                    timeout=REQUEST_TIMEOUT,
-                )
-            )
-        except CLIENT_ERRORS as exc:
+            response = http.post(path, data=form, headers=self.htmx if htmx else None)
+        except httpx.HTTPError as exc:
             action.result, action.detail = "failed", type(exc).__name__
             self.forget(action)
             return
-        body = response.body.decode(errors="replace")
-        if response.status == 503 and response.headers.get("x-database") == "unreachable":
+        status = response.status_code
+        if status == 503 and response.headers.get("x-database") == "unreachable":
             action.result, action.detail = "failed", "HTTP 503 database unreachable"
-        elif not htmx and response.status == 302 and response.headers.get("location") == "/desk/":
+        elif not htmx and status == 302 and response.headers.get("location") == "/desk/":
             action.result, action.detail = "acknowledged", "302"
-        elif htmx and response.status == 200:
-            action.result, action.detail = self.judge(action, body)
-            if board := read_board(body):
+        elif htmx and status == 200:
+            action.result, action.detail = self.judge(action, response.text)
+            if board := read_board(response.text):
                 self.see(board)
         else:
-            action.result, action.detail = "failed", f"HTTP {response.status}"
+            action.result, action.detail = "failed", f"HTTP {status}"
         if action.result == "failed":
             self.forget(action)
         elif action.result == "acknowledged" and action.kind != ADDED and action.pk:
@@ -360,46 +337,23 @@ class Watcher(threading.Thread):
         self.answers: Counter[tuple[str, str]] = Counter()
 
     def run(self) -> None:
-        headers = {"Cookie": cookie_header(self.cookies), "HX-Request": "true"}
-        while not self.stop.is_set():
-            try:
-                response = asyncio.run(
-                    fetch(self.port, "GET", "/desk/poll/?v=0", headers=headers, timeout=5)
-                )
-                answer = f"HTTP {response.status}"
-                if response.headers.get("x-database") == "unreachable":
-                    answer += " database unreachable"
-            except CLIENT_ERRORS as exc:
-                answer = type(exc).__name__
-            self.answers[(self.phase(), answer)] += 1
-            self.stop.wait(0.25)
+        with harness.client(self.port, self.cookies, timeout=5) as http:
+            while not self.stop.is_set():
+                try:
+                    response = http.get("/desk/poll/?v=0", headers={"HX-Request": "true"})
+                    answer = f"HTTP {response.status_code}"
+                    if response.headers.get("x-database") == "unreachable":
+                        answer += " database unreachable"
+                except httpx.HTTPError as exc:
+                    answer = type(exc).__name__
+                self.answers[(self.phase(), answer)] += 1
+                self.stop.wait(0.25)
 
 
 # --- crashing things -------------------------------------------------------------------
 
 
-def processes_in_group(pgid: int) -> list[tuple[int, int]]:
-    """(pid, parent pid) of the live (not zombie) processes in a process group."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            found.append((int(entry.name), int(fields[1])))
-    return found
-
-
-def workers_of(server: Server) -> list[int]:
-    master = server.process.pid
-    return [pid for pid, parent in processes_in_group(master) if parent == master]
-
-
-def kill_master(server: Server, orphan_seconds: float) -> str:
+def kill_master(server: harness.Server, orphan_seconds: float) -> str:
     """kill -9 the master, then, after `orphan_seconds`, its workers. Returns what
     happened.
 
@@ -413,7 +367,7 @@ def kill_master(server: Server, orphan_seconds: float) -> str:
     master.wait(timeout=10)
     server.process = None  # nothing left for stop() to stop politely
     time.sleep(orphan_seconds)
-    orphans = processes_in_group(master.pid)
+    orphans = [p for p in harness.processes_in_group(master.pid) if p.state != "Z"]
     with contextlib.suppress(ProcessLookupError):
         os.killpg(master.pid, signal.SIGKILL)
     if not orphans:
@@ -453,7 +407,7 @@ def postgres_answers(db_url: str) -> bool:
     import psycopg
 
     try:
-        with psycopg.connect(admin_url(db_url), connect_timeout=2) as conn:
+        with psycopg.connect(harness.admin_url(db_url), connect_timeout=2) as conn:
             conn.execute("SELECT 1")
         return True
     except psycopg.Error:
@@ -480,7 +434,7 @@ def restart_postgres(restart: Restart, db_url: str) -> None:
 
     with (
         contextlib.suppress(psycopg.Error),
-        psycopg.connect(admin_url(db_url), autocommit=True, connect_timeout=5) as conn,
+        psycopg.connect(harness.admin_url(db_url), autocommit=True, connect_timeout=5) as conn,
     ):
         conn.execute("CHECKPOINT")
     started = time.monotonic()
@@ -500,43 +454,12 @@ def restart_postgres(restart: Restart, db_url: str) -> None:
 # --- the database ------------------------------------------------------------------------
 
 
-def database_name(url: str) -> str:
-    name = urlsplit(url).path.lstrip("/")
-    if "crash_test" not in name:
-        raise SystemExit(f"Refusing to use database {name!r}: its name must contain 'crash_test'.")
-    return name
-
-
-def admin_url(url: str) -> str:
-    return urlsplit(url)._replace(path="/postgres").geturl()
-
-
-def recreate_database(url: str, *, drop_only: bool = False) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = database_name(url)
-    with psycopg.connect(admin_url(url), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        if not drop_only:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def prepare(env: dict[str, str], password: str) -> dict:
-    """Migrate, a student leader, two staff per team; what the run starts from."""
-    os.environ.update(env)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
+def starting_point(password: str) -> dict:
+    """A student leader, two staff per team; what the run starts from."""
     from queueing.models import Board as BoardRow
     from queueing.models import EnquiryType, StaffingChange, Team
 
-    call_command("migrate", interactive=False, verbosity=0)
-    user = create_leader(password)
+    user = harness.create_user(LEADER, "Student leader", password)
     for team in Team.objects.filter(is_active=True):
         if team.available_staff != 2:
             team.change_staffing(2 - team.available_staff, by=user)
@@ -722,20 +645,15 @@ class Phases:
         print(f"    {text}", flush=True)
 
 
-async def log_in(port: int, password: str, count: int) -> list[dict[str, str]]:
+def log_in(port: int, password: str, count: int) -> list[dict[str, str]]:
     """One session per screen, each through the login form (hashing is slow on purpose,
     so they go in together)."""
-    return list(await asyncio.gather(*(http_login(port, password) for _ in range(count))))
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(lambda _: harness.log_in(port, LEADER, password), range(count)))
 
 
 def run(args: argparse.Namespace, workdir: Path) -> int:
     started = time.monotonic()
-    port = free_port(args.port, PORTS)
-    env = server_environment(args.db_url, str(workdir / "static"))
-    # The product's own settings and URLs (so its 500 handler answers a lost database),
-    # with static files as the desk's actions never ask for them.
-    env |= {"DJANGO_SETTINGS_MODULE": "resq.settings", "STATIC_MANIFEST": "off"}
-    env.pop("BENCH_STATIC_ROOT", None)
     password = os.urandom(12).hex()
     restart_command = None
     if not args.no_postgres_restart:
@@ -749,9 +667,10 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
                 "or --no-postgres-restart."
             )
 
-    print(f"Preparing the database (port {port})…", flush=True)
-    recreate_database(args.db_url)
-    start = prepare(env, password)
+    # The product's own URLs (so its 500 handler answers a lost database), and no static
+    # files: the desk's actions never ask for them.
+    port, _ = harness.prepare(args, workdir, PORTS, static=False)
+    start = starting_point(password)
     from django.db import connections
 
     connections.close_all()
@@ -765,15 +684,14 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     }
     phases = Phases()
     stop = threading.Event()
-    server = Server(port, args.workers, workdir / "gunicorn-1.log")
+    server = harness.Server(port, args.workers, workdir / "gunicorn-1.log")
     screens: list[Screen] = []
     watcher = None
-    restart = None
     recovered: dict[str, bool] = {}
     try:
         server.start()
         server.wait_ready(READY_TIMEOUT)
-        logins = asyncio.run(log_in(port, password, args.screens + 1))
+        logins = log_in(port, password, args.screens + 1)
         screens = [
             Screen(
                 i,
@@ -802,7 +720,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         deadline = time.monotonic() + seconds["workers"]
         while time.monotonic() < deadline:
             time.sleep(random.uniform(0.5, 1.5))
-            if workers := workers_of(server):
+            if workers := server.worker_pids():
                 os.kill(random.choice(workers), signal.SIGKILL)
                 kills += 1
         phases.note(f"kill -9 of a worker {kills} times (the master started new ones)")
@@ -811,7 +729,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         time.sleep(0.5)
         phases.note(f"kill -9 of the master; {kill_master(server, ORPHAN_SECONDS)}")
         time.sleep(1.0)  # a supervisor notices, then starts it again
-        server = Server(port, args.workers, workdir / "gunicorn-2.log")
+        server = harness.Server(port, args.workers, workdir / "gunicorn-2.log")
         server.start()
         server.wait_ready(READY_TIMEOUT)
         phases.begin("after the restart", "gunicorn started again")
@@ -820,9 +738,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         if restart_command:
             phases.begin("postgres restarting", " ".join(restart_command))
             restart = Restart(restart_command)
-            restarter = threading.Thread(target=restart_postgres, args=(restart, args.db_url))
-            restarter.start()
-            restarter.join()
+            restart_postgres(restart, args.db_url)
             if not restart.ok:
                 phases.note(f"PostgreSQL did not come back: {restart.output}")
                 return 2
@@ -853,8 +769,6 @@ EXCEPTION_LINE = re.compile(r"^[\w.]+(?:Error|Exception): .*$", re.M)
 
 def server_errors(workdir: Path) -> Counter[str]:
     """The errors gunicorn's workers logged, by their exception's last line."""
-    import json
-
     found: Counter[str] = Counter()
     for log in sorted(workdir.glob("gunicorn-*.log")):
         for line in log.read_text(errors="replace").splitlines():
@@ -887,15 +801,15 @@ def report(
         f"Crash test: {args.screens} screens, {args.workers} sync workers, "
         f"{'quick' if args.quick else 'full'} run, {seconds:.0f} s"
     )
-    print(f"{'phase':<22}{'sent':>6}{'acknowledged':>14}{'refused':>9}{'errors':>8}  errors seen")
+    table = []
     for phase in phases.order:
         mine = [a for a in actions if a.phase == phase]
         results = Counter(a.result for a in mine)
         errors = Counter(a.detail for a in mine if a.result == "failed")
-        print(
-            f"{phase:<22}{len(mine):>6}{results['acknowledged']:>14}{results['refused']:>9}"
-            f"{results['failed']:>8}  {counts(errors)}"
-        )
+        table.append([phase, len(mine), *(results[r] for r in RESULTS), counts(errors)])
+    harness.print_table(
+        ["phase", "sent", "acknowledged", "refused", "errors", "errors seen"], table, "lrrrrl"
+    )
     for phase, note in phases.notes.items():
         print(f"  {phase}: {note}")
     if watcher is not None:
@@ -952,15 +866,10 @@ def report(
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = harness.arguments(__doc__, PORTS, DEFAULT_DB_URL)
     parser.add_argument("--quick", action="store_true", help="shorter phases: under a minute")
     parser.add_argument("--screens", type=int, default=6, help="desk screens at work (6)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (2)")
-    parser.add_argument("--port", type=int, help=f"port ({PORTS.start}-{PORTS.stop - 1})")
-    parser.add_argument("--db-url", default=DEFAULT_DB_URL, help="PostgreSQL database to create")
-    parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
     parser.add_argument("--seed", type=int, default=1, help="random seed for the screens")
     parser.add_argument("--keep-logs", action="store_true", help="keep gunicorn's logs")
     parser.add_argument("--no-postgres-restart", action="store_true", help="crash gunicorn only")
@@ -978,37 +887,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not 1 <= args.screens <= 50 or not 1 <= args.workers <= 16:
         parser.error("--screens must be 1-50 and --workers 1-16")
-    database_name(args.db_url)
     return args
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    """A polite stop (SIGTERM) runs the same clean-up as Ctrl-C."""
-    raise KeyboardInterrupt
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    workdir = Path(tempfile.mkdtemp(prefix="resq-crash-"))
-    try:
-        return run(args, workdir)
-    except KeyboardInterrupt:
-        print("\nInterrupted; cleaning up.", file=sys.stderr)
-        return 130
-    finally:
-        if not args.keep_db:
-            with contextlib.suppress(Exception):
-                from django.db import connections
-
-                connections.close_all()
-            with contextlib.suppress(Exception):
-                recreate_database(args.db_url, drop_only=True)
-        if args.keep_logs:
-            print(f"gunicorn's logs are in {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main("crash", run, parse_args()))

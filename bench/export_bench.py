@@ -27,32 +27,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
 import io
-import os
-import platform
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH_DIR = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH_DIR]
-sys.path.insert(0, str(ROOT))
-
-from bench.desk_bench import (  # noqa: E402 (the path above comes first)
-    HOST,
-    Server,
-    database_name,
-    free_port,
-    recreate_database,
-    run_and_save,
-    server_environment,
-    setup_django,
-)
-from bench.reports_bench import create_coordinator, session_cookie  # noqa: E402
+sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the project, not bench/
+from bench import harness  # noqa: E402
 
 PORTS = range(9000, 9100)
 DEFAULT_DB_URL = "postgres://postgres@127.0.0.1:5432/resq_export_bench"
@@ -61,36 +43,7 @@ EXPORT_URL = "/reports/export/visits.csv?period=all-time"
 #: sync worker cannot report in while it streams, so a longer download is cut off.
 PRODUCTION_TIMEOUT = 60
 SAMPLE_SECONDS = 0.01
-READ_BYTES = 256 * 1024
 BOM = b"\xef\xbb\xbf"
-
-
-class ExportServer(Server):
-    """The desk benchmark's gunicorn, with the worker timeout long enough to measure a
-    download that production would cut off (it is reported against production's)."""
-
-    def __init__(self, port: int, log_path: Path, *, timeout: int) -> None:
-        super().__init__(port, 1, log_path, timeout=timeout)
-
-    def worker_pid(self) -> int:
-        """The one worker: the gunicorn master's child."""
-        assert self.process is not None
-        for _ in range(100):
-            children = []
-            for entry in os.scandir("/proc"):
-                if not entry.name.isdigit():
-                    continue
-                with contextlib.suppress(OSError):
-                    stat = Path(entry.path, "stat").read_text()
-                    if int(stat[stat.rindex(")") + 2 :].split()[1]) == self.process.pid:
-                        children.append(int(entry.name))
-            if len(children) == 1:
-                return children[0]
-            time.sleep(0.1)
-        raise RuntimeError(
-            f"Expected one gunicorn worker, found {children}: did another server answer "
-            f"on port {self.port}?\n{self.log_tail()}"
-        )
 
 
 def memory_kib(pid: int) -> dict[str, int]:
@@ -119,35 +72,44 @@ class RssSampler(threading.Thread):
             self.done.wait(SAMPLE_SECONDS)
 
 
-def get(port: int, path: str, cookie: str, *, timeout: float) -> dict:
+def only_worker(server: harness.Server) -> int:
+    for _ in range(100):
+        if len(workers := server.worker_pids()) == 1:
+            return workers[0]
+        time.sleep(0.1)
+    raise RuntimeError(
+        f"Expected one gunicorn worker, found {workers}: did another server answer "
+        f"on port {server.port}?\n{server.log_tail()}"
+    )
+
+
+def download(port: int, path: str, cookies: dict[str, str], *, timeout: float) -> dict:
     """GET a URL and read the body as it arrives, keeping only counts: the client must
     not hold a million rows either."""
-    connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    first_byte = None
+    size = lines = 0
+    head = b""
     started = time.perf_counter()
-    try:
-        connection.request("GET", path, headers={"Cookie": cookie})
-        response = connection.getresponse()
-        first_byte = None
-        size = lines = 0
-        head = b""
-        while chunk := response.read(READ_BYTES):
+    with (
+        harness.client(port, cookies, timeout=timeout) as http,
+        http.stream("GET", path) as response,
+    ):
+        for chunk in response.iter_raw():
             if first_byte is None:
                 first_byte = time.perf_counter() - started
             size += len(chunk)
             lines += chunk.count(b"\n")
             if len(head) < 200:
                 head += chunk[:200]
-        return {
-            "status": response.status,
-            "headers": dict(response.getheaders()),
-            "seconds": time.perf_counter() - started,
-            "first_byte_s": first_byte,
-            "bytes": size,
-            "lines": lines,
-            "head": head,
-        }
-    finally:
-        connection.close()
+    return {
+        "status": response.status_code,
+        "headers": response.headers,
+        "seconds": time.perf_counter() - started,
+        "first_byte_s": first_byte,
+        "bytes": size,
+        "lines": lines,
+        "head": head,
+    }
 
 
 # --- data --------------------------------------------------------------------------------
@@ -187,26 +149,23 @@ def visit_count() -> int:
 # --- one size ----------------------------------------------------------------------------
 
 
-def measure(args: argparse.Namespace, port: int, workdir: Path, cookie: str, label: str) -> dict:
+def measure(args: argparse.Namespace, port: int, workdir: Path, cookies: dict, label: str) -> dict:
     from django.db import connections
 
     expected = visit_count()
     connections.close_all()
-    server = ExportServer(port, workdir / f"server-{label}.log", timeout=args.timeout)
-    try:
-        server.start()
-        server.wait_ready()
-        pid = server.worker_pid()
+    with harness.Server(port, 1, workdir / f"server-{label}.log", timeout=args.timeout) as server:
+        pid = only_worker(server)
         # Warm-up: the worker imports and renders everything an export touches once.
         for path in ("/reports/export/", "/reports/export/visits.csv?period=last-day"):
-            warm = get(port, path, cookie, timeout=args.timeout)
+            warm = download(port, path, cookies, timeout=args.timeout)
             if warm["status"] != 200:
                 raise RuntimeError(f"{path}: HTTP {warm['status']}\n{server.log_tail()}")
         before = memory_kib(pid)
         sampler = RssSampler(pid)
         sampler.start()
         try:
-            result = get(port, EXPORT_URL, cookie, timeout=args.timeout)
+            result = download(port, EXPORT_URL, cookies, timeout=args.timeout)
         finally:
             sampler.done.set()
             sampler.join()
@@ -214,8 +173,6 @@ def measure(args: argparse.Namespace, port: int, workdir: Path, cookie: str, lab
         if server.process is None or server.process.poll() is not None:
             raise RuntimeError(f"gunicorn died during the download:\n{server.log_tail()}")
         log = server.log_tail()
-    finally:
-        server.stop()
     if result["status"] != 200:
         raise RuntimeError(f"All Time export: HTTP {result['status']}\n{log}")
     if not result["head"].startswith(BOM + b"Visit ID,"):
@@ -225,7 +182,6 @@ def measure(args: argparse.Namespace, port: int, workdir: Path, cookie: str, lab
         raise RuntimeError(
             f"The file has {rows:,} rows but the database {expected:,} visits (cut off?)\n{log}"
         )
-    peak_sampled = max(sampler.samples, default=after["VmRSS"])
     return {
         "label": label,
         "rows": rows,
@@ -236,7 +192,7 @@ def measure(args: argparse.Namespace, port: int, workdir: Path, cookie: str, lab
         "mib_per_s": round(result["bytes"] / 2**20 / result["seconds"], 1),
         "rss_before_mib": round(before["VmRSS"] / 1024, 1),
         "peak_mib": round(after["VmHWM"] / 1024, 1),
-        "peak_sampled_mib": round(peak_sampled / 1024, 1),
+        "peak_sampled_mib": round(max(sampler.samples, default=after["VmRSS"]) / 1024, 1),
         "growth_mib": round((after["VmHWM"] - before["VmRSS"]) / 1024, 1),
         "samples": len(sampler.samples),
         "filename": result["headers"].get("Content-Disposition", ""),
@@ -266,14 +222,14 @@ def summary_block(meta: dict, rows: list[dict]) -> str:
     lines = [
         f"Export bench {meta['when']} · {meta['cpus']} CPUs, load {meta['load']} · "
         f"PostgreSQL {meta['postgres']} · Python {meta['python']}, Django {meta['django']}",
-    ]
-    for row in rows:
-        lines.append(
+        *(
             f"All Time, {row['rows']:,} rows: {row['seconds']:.1f} s, {row['rows_per_s']:,} "
             f"rows/s, {row['mib']:.1f} MiB, first byte {row['first_byte_s'] * 1000:.0f} ms; "
             f"worker peak {row['peak_mib']:.1f} MiB (before {row['rss_before_mib']:.1f}, "
             f"growth {row['growth_mib']:+.1f})"
-        )
+            for row in rows
+        ),
+    ]
     ratio = large["peak_mib"] / small["peak_mib"]
     lines.append(
         f"Peak memory {large['rows']:,} / {small['rows']:,} rows: {ratio:.2f} "
@@ -286,7 +242,7 @@ def summary_block(meta: dict, rows: list[dict]) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = harness.arguments(__doc__, PORTS, DEFAULT_DB_URL)
     parser.add_argument("--quick", action="store_true", help="20,000 then 200,000 visits")
     parser.add_argument(
         "--sizes", type=int, nargs=2, metavar=("SMALL", "LARGE"), help="visits in each run"
@@ -297,9 +253,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--timeout", type=int, default=600, help="gunicorn worker timeout for the run (600 s)"
     )
-    parser.add_argument("--port", type=int, help=f"port ({PORTS.start}-{PORTS.stop - 1})")
-    parser.add_argument("--db-url", default=DEFAULT_DB_URL, help="PostgreSQL database to create")
-    parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
     parser.add_argument("--seed", type=int, default=2021, help="demo data seed")
     args = parser.parse_args(argv)
     if args.sizes is None:
@@ -313,32 +266,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--timeout must be 10-3600")
     if not Path("/proc/self/status").exists():
         parser.error("this benchmark reads worker memory from /proc (Linux only)")
-    database_name(args.db_url)
     return args
 
 
 def run(args: argparse.Namespace, workdir: Path) -> dict:
-    port = free_port(args.port, PORTS)
-    env = server_environment(args.db_url, str(workdir / "static"))
-    meta = {
-        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpus": os.cpu_count(),
-        "load": " ".join(f"{x:.1f}" for x in os.getloadavg()),
-        "python": platform.python_version(),
-    }
-    print(f"Preparing database {database_name(args.db_url)} (port {port})…", flush=True)
-    recreate_database(args.db_url)
-    setup_django(env)
-    import django
+    port, meta = harness.prepare(args, workdir, PORTS)
     from django.core.management import call_command
-    from django.db import connection
 
-    meta["django"] = django.get_version()
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        meta["postgres"] = cursor.fetchone()[0]
     call_command("demo_terms", verbosity=0, stdout=io.StringIO())
-    cookie = session_cookie(create_coordinator())
+    cookies = harness.session_cookies(harness.create_user("bench-coordinator", "Coordinator"))[0]
 
     rows = []
     generation = []
@@ -351,23 +287,18 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
             )
         label = f"{visit_count():,} visits"
         print(f"\nAll Time export of {label} through gunicorn (1 sync worker, DEBUG off):")
-        row = measure(args, port, workdir, cookie, label.replace(",", "").replace(" ", "-"))
+        row = measure(args, port, workdir, cookies, label.replace(",", "").replace(" ", "-"))
         print_row(row)
         rows.append(row)
     block = summary_block(meta, rows)
-    print("\n" + "-" * 100 + "\n" + block + "\n" + "-" * 100)
+    harness.print_block(block)
     return {
         "meta": meta,
-        "args": {k: v for k, v in vars(args).items() if k != "db_url"},
         "generation_s": generation,
         "runs": rows,
         "summary": block,
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_and_save("export", run, parse_args(argv))
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main("export", run, parse_args()))

@@ -27,34 +27,17 @@ It ends with a summary block and saves everything as JSON under bench/results/.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import math
-import os
-import platform
+import io
 import re
-import statistics
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH_DIR = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH_DIR]
-sys.path.insert(0, str(ROOT))
-
-from bench.desk_bench import (  # noqa: E402 (the path above comes first)
-    Server,
-    database_name,
-    fetch,
-    free_port,
-    recreate_database,
-    run_and_save,
-    server_environment,
-    setup_django,
-)
+sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the project, not bench/
+from bench import harness  # noqa: E402
 
 PORTS = range(8800, 8900)
 DEFAULT_DB_URL = "postgres://postgres@127.0.0.1:5432/resq_reports_bench"
@@ -83,22 +66,33 @@ CANDIDATE_INDEXES = [
 ]
 
 
-def median_ms(times: list[float]) -> float:
-    return round(statistics.median(times) * 1000, 1)
-
-
 # --- data --------------------------------------------------------------------------------
+
+
+def visit_table() -> dict:
+    """How many visits, since when, and the visit table's size with its indexes."""
+    from django.db import connection
+
+    from queueing.models import Visit
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('queueing_visit'))")
+        size = cursor.fetchone()[0]
+    first = Visit.objects.order_by("arrived_at").values_list("arrived_at", flat=True).first()
+    return {
+        "visits": Visit.objects.count(),
+        "table_size": size,
+        "first_day": str(first.date()) if first else None,
+    }
 
 
 def generate(visits: int, per_day: float, seed: int) -> dict:
     from django.core.management import call_command
     from django.db import connection
 
-    from queueing.models import Visit
-
-    call_command("demo_terms", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
+    call_command("demo_terms", verbosity=0, stdout=io.StringIO())
     print(f"Generating {visits:,} visits at about {per_day:g} a day…", flush=True)
-    out = _Capture()
+    out = io.StringIO()
     started = time.perf_counter()
     call_command(
         "demo_data",
@@ -111,96 +105,23 @@ def generate(visits: int, per_day: float, seed: int) -> dict:
         stdout=out,
     )
     generation = time.perf_counter() - started
-    print("  " + "\n  ".join(out.text().strip().splitlines()), flush=True)
+    print("  " + "\n  ".join(out.getvalue().strip().splitlines()), flush=True)
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM (ANALYZE)")
     vacuum = time.perf_counter() - started
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('queueing_visit'))")
-        size = cursor.fetchone()[0]
-    first = Visit.objects.order_by("arrived_at").values_list("arrived_at", flat=True).first()
-    total = Visit.objects.count()
+    data = visit_table()
     print(
-        f"  demo_data took {generation:.1f} s ({total / generation:,.0f} visits/s); "
-        f"VACUUM ANALYZE {vacuum:.1f} s; visit table with indexes {size}",
+        f"  demo_data took {generation:.1f} s ({data['visits'] / generation:,.0f} visits/s); "
+        f"VACUUM ANALYZE {vacuum:.1f} s; visit table with indexes {data['table_size']}",
         flush=True,
     )
-    return {
-        "visits": total,
+    return data | {
         "per_day": per_day,
         "generation_s": round(generation, 1),
         "vacuum_analyze_s": round(vacuum, 1),
-        "table_size": size,
-        "first_day": str(first.date()) if first else None,
-        "output": out.text(),
+        "output": out.getvalue(),
     }
-
-
-def existing_data(per_day: float) -> dict:
-    """What a kept database holds, described as generate() would."""
-    from django.db import connection
-
-    from queueing.models import Visit
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('queueing_visit'))")
-        size = cursor.fetchone()[0]
-    first = Visit.objects.order_by("arrived_at").values_list("arrived_at", flat=True).first()
-    total = Visit.objects.count()
-    if not total:
-        raise SystemExit("--reuse-db: the database holds no visits; run with --keep-db first.")
-    print(f"Reusing {total:,} visits (visit table with indexes {size}).", flush=True)
-    return {
-        "visits": total,
-        "per_day": per_day,
-        "generation_s": None,
-        "vacuum_analyze_s": None,
-        "table_size": size,
-        "first_day": str(first.date()) if first else None,
-        "output": "",
-        "reused": True,
-    }
-
-
-class _Capture:
-    """A stdout for call_command that keeps what it was told."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-
-    def write(self, text: str) -> None:
-        self.parts.append(text)
-
-    def flush(self) -> None:
-        pass
-
-    def text(self) -> str:
-        return "".join(self.parts)
-
-
-def create_coordinator():
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-
-    user, _ = get_user_model().objects.get_or_create(username=COORDINATOR)
-    user.groups.set([Group.objects.get(name="Coordinator")])
-    return user
-
-
-def session_cookie(user) -> str:
-    """A logged-in session for the user, as a Cookie header value."""
-    from importlib import import_module
-
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-
-    session = import_module(settings.SESSION_ENGINE).SessionStore()
-    session[SESSION_KEY] = user._meta.pk.value_to_string(user)
-    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.create()
-    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
 
 
 # --- cases -------------------------------------------------------------------------------
@@ -254,104 +175,64 @@ def metric_cases(term) -> dict[str, Callable[[], object]]:
     }
 
 
-def timed(call: Callable[[], object]) -> dict:
-    """Warm-up, then the queries of one call and the median time of REPEATS calls."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    call()
-    with CaptureQueriesContext(connection) as captured:
-        result = call()
-    queries = [{"sql": q["sql"], "ms": float(q["time"]) * 1000} for q in captured.captured_queries]
-    times = []
-    for _ in range(REPEATS):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return {
-        "ms": median_ms(times),
-        "min_ms": round(min(times) * 1000, 1),
-        "queries": len(queries),
-        "sql_ms": round(sum(q["ms"] for q in queries), 1),
-        "captured": queries,
-        "result": result,
-    }
+def print_row(label: str, row: dict, extra: str = "") -> None:
+    print(
+        f"  {label:<30} {row['ms']:>8.1f} ms  {row['queries']:>2} queries "
+        f"(SQL {row['sql_ms']:.1f} ms){extra}",
+        flush=True,
+    )
 
 
 def measure_metrics(term) -> dict[str, dict]:
     rows = {}
     for name, call in metric_cases(term).items():
-        row = timed(call)
-        row.pop("result")
-        rows[name] = row
-        print(
-            f"  {name:<30} {row['ms']:>8.1f} ms  {row['queries']:>2} queries "
-            f"(SQL {row['sql_ms']:.1f} ms)",
-            flush=True,
-        )
+        rows[name] = harness.timed(call, REPEATS)
+        del rows[name]["result"]
+        print_row(name, rows[name])
     return rows
 
 
 def measure_in_process(user, cases: dict[str, tuple[str, dict]]) -> dict[str, dict]:
-    from django.test import Client
-    from django.test.utils import setup_test_environment, teardown_test_environment
-
     rows = {}
-    setup_test_environment()
-    try:
-        client = Client()
-        client.force_login(user)
+    with harness.test_client(user) as client:
         for label, (path, headers) in cases.items():
-            extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
-            response = None
-
-            def get(path=path, extra=extra):
-                nonlocal response
-                response = client.get(path, **extra)
-                return response
-
-            row = timed(get)
-            row.pop("result")
+            row = harness.timed(
+                lambda path=path, headers=headers: client.get(path, headers=headers), REPEATS
+            )
+            response = row.pop("result")
             if response.status_code != 200:
                 raise RuntimeError(f"{path}: HTTP {response.status_code}")
             row["kb"] = round(len(response.content) / 1024, 1)
             rows[label] = row
-            print(
-                f"  {label:<30} {row['ms']:>8.1f} ms  {row['queries']:>2} queries "
-                f"(SQL {row['sql_ms']:.1f} ms)  {row['kb']:>6.1f} KiB",
-                flush=True,
-            )
-    finally:
-        teardown_test_environment()
+            print_row(label, row, f"  {row['kb']:>6.1f} KiB")
     return rows
 
 
-def measure_http(port: int, cookie: str, cases: dict[str, tuple[str, dict]]) -> dict[str, dict]:
+def measure_http(port: int, cookies: dict, cases: dict[str, tuple[str, dict]]) -> dict[str, dict]:
+    """Each page alone through gunicorn: one warm-up, then the median of REPEATS."""
     rows = {}
-    for label, (path, headers) in cases.items():
-        if label.startswith("csv "):
-            continue
-        times = []
-        status = size = None
-        for attempt in range(REPEATS + 1):
-            started = time.perf_counter()
-            response = asyncio.run(
-                fetch(
-                    port, "GET", path, headers={"Cookie": cookie, **headers}, timeout=HTTP_TIMEOUT
-                )
+    with harness.client(port, cookies, timeout=HTTP_TIMEOUT) as http:
+        for label, (path, headers) in cases.items():
+            if label.startswith("csv "):
+                continue
+            times = []
+            for attempt in range(REPEATS + 1):
+                started = time.perf_counter()
+                response = http.get(path, headers=headers)
+                if response.status_code != 200:
+                    raise RuntimeError(f"gunicorn {path}: HTTP {response.status_code}")
+                if attempt:
+                    times.append(time.perf_counter() - started)
+            times.sort()
+            rows[label] = {
+                "ms": round(times[len(times) // 2] * 1000, 1),
+                "min_ms": round(times[0] * 1000, 1),
+            }
+            print(
+                f"  {label:<30} {rows[label]['ms']:>8.1f} ms (min {rows[label]['min_ms']:.1f}) "
+                f"{len(response.content) / 1024:>6.1f} KiB",
+                flush=True,
             )
-            elapsed = time.perf_counter() - started
-            status, size = response.status, len(response.body)
-            if status != 200:
-                raise RuntimeError(f"gunicorn {path}: HTTP {status}")
-            if attempt:  # the first is the warm-up
-                times.append(elapsed)
-        rows[label] = {"ms": median_ms(times), "min_ms": round(min(times) * 1000, 1)}
-        print(
-            f"  {label:<30} {rows[label]['ms']:>8.1f} ms (min {rows[label]['min_ms']:.1f}) "
-            f"{size / 1024:>6.1f} KiB",
-            flush=True,
-        )
     return rows
 
 
@@ -370,9 +251,9 @@ def explain(sql: str) -> dict:
     big_scans = []
     for line in plan:
         match = SEQ_SCAN.search(line)
-        if match and int(match.group(2)) * int(match.group(3)) >= SEQ_SCAN_ROWS:
-            rows_out = int(match.group(2)) * int(match.group(3))
-            big_scans.append(f"{match.group(1)} ({rows_out:,} rows out after its filter)")
+        if match and int(match[2]) * int(match[3]) >= SEQ_SCAN_ROWS:
+            rows_out = int(match[2]) * int(match[3])
+            big_scans.append(f"{match[1]} ({rows_out:,} rows out after its filter)")
     total = next((line for line in plan if line.startswith("Execution Time")), "")
     return {"plan": plan, "seq_scans": big_scans, "execution": total}
 
@@ -426,50 +307,45 @@ def without_captured(rows: dict[str, dict]) -> dict[str, dict]:
 
 
 def summary_block(meta: dict, data: dict, runs: list[dict]) -> str:
+    if data.get("reused"):
+        made = "reused from an earlier run"
+    else:
+        made = (
+            f"demo_data {data['generation_s']:g} s ({data['visits'] / data['generation_s']:,.0f}"
+            f"/s), VACUUM ANALYZE {data['vacuum_analyze_s']:g} s"
+        )
     lines = [
         f"Reports bench {meta['when']} · {meta['cpus']} CPUs, load {meta['load']} · "
         f"PostgreSQL {meta['postgres']} · Python {meta['python']}, Django {meta['django']}",
         f"Data: {data['visits']:,} visits from {data['first_day']} at about "
-        f"{data['per_day']:g} a day; "
-        + (
-            "reused from an earlier run"
-            if data.get("reused")
-            else f"demo_data {data['generation_s']:g} s "
-            f"({data['visits'] / data['generation_s']:,.0f}/s), VACUUM ANALYZE "
-            f"{data['vacuum_analyze_s']:g} s"
-        )
-        + f", table {data['table_size']}",
+        f"{data['per_day']:g} a day; {made}, table {data['table_size']}",
     ]
     for run in runs:
         inproc, http, mets = run["in_process"], run["http"], run["metrics"]
         term = inproc["term"]
-        lines.append(f"[{run['name']}]")
-        lines.append(
-            f"  {TERM_NAME} dashboard: {term['ms']:g} ms in-process, {term['queries']} queries "
-            f"(SQL {term['sql_ms']:g} ms); gunicorn {http.get('term', {}).get('ms', '-')} ms; "
-            f"{'well under a second' if term['ms'] < 500 else 'NOT well under a second'}"
-        )
+        lines += [
+            f"[{run['name']}]",
+            f"  {TERM_NAME} dashboard: {term['ms']:.1f} ms in-process, {term['queries']} "
+            f"queries (SQL {term['sql_ms']:g} ms); gunicorn {http.get('term', {}).get('ms', '-')}"
+            f" ms; {'well under a second' if term['ms'] < 500 else 'NOT well under a second'}",
+        ]
         for label in ("term, htmx partial", "term, one team", "week", "whole range"):
             row = inproc[label]
             lines.append(
-                f"  {label:<20} {row['ms']:>7g} ms, {row['queries']} queries; gunicorn "
+                f"  {label:<20} {row['ms']:>7.1f} ms, {row['queries']} queries; gunicorn "
                 f"{http.get(label, {}).get('ms', '-')} ms"
             )
         csvs = {k[4:]: v for k, v in inproc.items() if k.startswith("csv ")}
-        lines.append(
-            "  CSV (ms/queries): "
-            + ", ".join(f"{k} {v['ms']:g}/{v['queries']}" for k, v in csvs.items())
-        )
-        lines.append(
-            "  metrics on the term (ms/queries): "
-            + ", ".join(f"{k} {v['ms']:g}/{v['queries']}" for k, v in mets.items())
-        )
         flagged = [n for n, q in enumerate(run["slowest"], 1) if q["seq_scans"]]
         slowest = ", ".join(f"#{n} {q['ms']:.0f} ms" for n, q in enumerate(run["slowest"], 1))
-        lines.append(
+        lines += [
+            "  CSV (ms/queries): "
+            + ", ".join(f"{k} {v['ms']:.1f}/{v['queries']}" for k, v in csvs.items()),
+            "  metrics on the term (ms/queries): "
+            + ", ".join(f"{k} {v['ms']:.1f}/{v['queries']}" for k, v in mets.items()),
             f"  slowest queries: {slowest}; sequential scans returning ≥{SEQ_SCAN_ROWS:,} "
-            f"rows: {', '.join(f'#{n}' for n in flagged) or 'none'}"
-        )
+            f"rows: {', '.join(f'#{n}' for n in flagged) or 'none'}",
+        ]
     return "\n".join(lines)
 
 
@@ -477,16 +353,13 @@ def summary_block(meta: dict, data: dict, runs: list[dict]) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = harness.arguments(__doc__, PORTS, DEFAULT_DB_URL)
     parser.add_argument("--quick", action="store_true", help="100,000 visits instead")
     parser.add_argument("--visits", type=int, help="visits to generate (1,000,000; quick 100,000)")
     parser.add_argument(
         "--per-day", type=float, default=2000, help="average arrivals per drop-in day (2000)"
     )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (2)")
-    parser.add_argument("--port", type=int, help=f"port ({PORTS.start}-{PORTS.stop - 1})")
-    parser.add_argument("--db-url", default=DEFAULT_DB_URL, help="PostgreSQL database to create")
-    parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
     parser.add_argument(
         "--reuse-db",
         action="store_true",
@@ -500,8 +373,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=2021, help="demo data seed")
     args = parser.parse_args(argv)
-    if args.reuse_db:
-        args.keep_db = True
+    args.keep_db = args.keep_db or args.reuse_db
     if args.visits is None:
         args.visits = 100_000 if args.quick else 1_000_000
     if not 1 <= args.visits <= 10_000_000:
@@ -510,11 +382,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--per-day must be 1-100,000")
     if not 1 <= args.workers <= 16:
         parser.error("--workers must be 1-16")
-    database_name(args.db_url)
     return args
 
 
-def measure_all(name: str, args, port: int, env: dict, workdir: Path, user, term, cases) -> dict:
+def measure_all(name: str, args, port: int, workdir: Path, user, term, cases) -> dict:
     print(f"\n== {name} ==\nMetric functions on the {TERM_NAME} filter (median of {REPEATS}):")
     mets = measure_metrics(term)
     print("\nDashboard in-process (test client, coordinator):")
@@ -523,20 +394,14 @@ def measure_all(name: str, args, port: int, env: dict, workdir: Path, user, term
     if not args.no_http:
         from django.db import connections
 
-        cookie = session_cookie(user)
+        cookies = harness.session_cookies(user)[0]
         connections.close_all()
-        server = Server(port, args.workers, workdir / f"server-{name.replace(' ', '-')}.log")
-        try:
-            server.start()
-            server.wait_ready()
+        log = workdir / f"server-{name.replace(' ', '-')}.log"
+        with harness.Server(port, args.workers, log):
             print(f"\nDashboard through gunicorn ({args.workers} sync workers, DEBUG off):")
-            http = measure_http(port, cookie, cases)
-        finally:
-            server.stop()
+            http = measure_http(port, cookies, cases)
     print("\nSlowest queries of the term dashboard and the metric functions, explained:")
-    slowest = slowest_queries(
-        {k: v for k, v in inproc.items() if k.startswith("term")} | mets, limit=SLOWEST
-    )
+    slowest = slowest_queries({k: v for k, v in inproc.items() if k.startswith("term")} | mets)
     print_explained(slowest)
     return {
         "name": name,
@@ -548,64 +413,37 @@ def measure_all(name: str, args, port: int, env: dict, workdir: Path, user, term
 
 
 def run(args: argparse.Namespace, workdir: Path) -> dict:
-    port = free_port(args.port, PORTS)
-    env = server_environment(args.db_url, str(workdir / "static"))
-    meta = {
-        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpus": os.cpu_count(),
-        "load": " ".join(f"{x:.1f}" for x in os.getloadavg()),
-        "python": platform.python_version(),
-    }
-    print(f"Preparing database {database_name(args.db_url)} (port {port})…", flush=True)
-    if not args.reuse_db:
-        recreate_database(args.db_url)
-    setup_django(env)
-    import django
-    from django.db import connection
+    port, meta = harness.prepare(args, workdir, PORTS)
     from django.utils import timezone
 
     from reporting.models import Term
 
-    meta["django"] = django.get_version()
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        meta["postgres"] = cursor.fetchone()[0]
-    data = (
-        existing_data(args.per_day)
-        if args.reuse_db
-        else generate(args.visits, args.per_day, args.seed)
-    )
-    user = create_coordinator()
+    if args.reuse_db:
+        data = visit_table() | {"per_day": args.per_day, "reused": True}
+        if not data["visits"]:
+            raise SystemExit("--reuse-db: the database holds no visits; run with --keep-db first.")
+        print(f"Reusing {data['visits']:,} visits (table with indexes {data['table_size']}).")
+    else:
+        data = generate(args.visits, args.per_day, args.seed)
+    user = harness.create_user(COORDINATOR, "Coordinator")
     term = Term.objects.get(name=TERM_NAME)
     first_day = date.fromisoformat(data["first_day"]) if data["first_day"] else term.first_day
     cases = dashboard_cases(term, first_day, timezone.localdate())
 
-    runs = [measure_all("as migrated", args, port, env, workdir, user, term, cases)]
+    runs = [measure_all("as migrated", args, port, workdir, user, term, cases)]
     if args.try_indexes:
         print("\nCreating candidate indexes and statistics in the benchmark database…")
-        made = create_candidate_indexes()
-        print("  " + ", ".join(made))
-        runs.append(measure_all("with the candidates", args, port, env, workdir, user, term, cases))
+        print("  " + ", ".join(create_candidate_indexes()))
+        runs.append(measure_all("with the candidates", args, port, workdir, user, term, cases))
     block = summary_block(meta, data, runs)
-    print("\n" + "-" * 100 + "\n" + block + "\n" + "-" * 100)
+    harness.print_block(block)
     return {
         "meta": meta,
-        "args": {k: v for k, v in vars(args).items() if k != "db_url"},
         "data": data,
         "runs": runs,
         "summary": block,
     }
 
 
-def _plain(value: object) -> object:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return str(value)
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_and_save("reports", run, parse_args(argv), default=_plain)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main("reports", run, parse_args()))
