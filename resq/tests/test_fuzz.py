@@ -3,9 +3,10 @@
 Hypothesis sends arbitrary text in every header htmx sends (and django-htmx reads) and
 arbitrary query parameters to every URL pattern, anonymous and signed in with each role:
 a bad request is the client's fault and gets a 4xx, never a server error. The walk is
-the permissions matrix's (every pattern, with a real row for each parameter). Each
-example runs in a savepoint that is rolled back, and lets any exception raise, so a
-failure shows its traceback and the smallest request that causes it.
+the permissions matrix's (resq/tests/routes.py: every pattern, with a real row for each
+parameter). Each example runs in a savepoint that is rolled back, and lets any
+exception raise, so a failure shows its traceback and the smallest request that causes
+it.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from hypothesis import strategies as st
 
 from queueing.models import Team
 from resq.tests import test_permissions_matrix as matrix
+from resq.tests.routes import ADMIN_MODEL_ROUTE, Route
+from resq.tests.routes import samples as samples  # a fixture
 
 pytestmark = pytest.mark.django_db
 
-# The matrix's fixtures: a real row for every URL parameter, and a user for every role.
-samples = matrix.samples
+# The matrix's users, one for every role.
 users = matrix.users
 
 FUZZ_SETTINGS = {
@@ -201,12 +203,12 @@ def test_it_refuses_an_admin_page_asked_for_an_empty_to_field(manager_client, pa
 # --- every URL, every role, any header and query --------------------------------------
 
 
-def route_groups() -> dict[str, list[matrix.Route]]:
+def route_groups() -> dict[str, list[Route]]:
     """The patterns by the code that serves them: each app's pages, and admin's pages
     one model at a time (every model's list, add, change, delete... share admin's code)."""
-    groups: dict[str, list[matrix.Route]] = defaultdict(list)
+    groups: dict[str, list[Route]] = defaultdict(list)
     for route in matrix.ROUTES:
-        model = matrix.ADMIN_MODEL_ROUTE.match(route.route)
+        model = ADMIN_MODEL_ROUTE.match(route.route)
         if model:
             groups[f"admin:{model['app']}.{model['model']}"].append(route)
         else:
