@@ -4,8 +4,8 @@ read the staffing history.
 Visits start and move on the desk; admin is where a manager fixes a record afterwards.
 Every admin change a desk screen would show bumps the board version, so open screens
 refresh, and every correction of a visit leaves a "corrected" event in its history.
-Managers also import and export visits, teams and enquiry types as CSV here (see
-resources.py and docs/import.md).
+Managers also export visits, teams and enquiry types as CSV here, and import the old
+system's visits, teams and enquiry types (see resources.py and docs/import.md).
 """
 
 from __future__ import annotations
@@ -38,10 +38,9 @@ from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV
 from import_export.forms import ExportForm, ImportForm
 
-from .forms import VisitDetailsForm
-from .models import Board, EnquiryType, StaffingChange, Team, Visit, VisitEvent, all_staff_busy
+from .forms import VisitDetailsForm, VisitForm
+from .models import Board, EnquiryType, StaffingChange, Team, Visit, VisitEvent
 from .resources import (
-    CORRECTABLE,
     SAVE_AS_CSV,
     CSVUpload,
     EnquiryTypeResource,
@@ -69,7 +68,6 @@ class LayoutImportForm(ImportForm):
 
     def __init__(self, formats: Any, resources: Any, **kwargs: Any) -> None:
         super().__init__(formats, resources, **kwargs)
-        self.fields["resource"].label = "File layout"
         self.fields["import_file"].label = "CSV file"
         limit = filesizeformat(settings.RESQ_IMPORT_MAX_BYTES)
         self.fields["import_file"].help_text = f"Up to {limit}."
@@ -93,15 +91,17 @@ class ManagerImportExport(ImportExportMixin):
     in settings give both to whoever may change the model, which is the Manager role.
 
     An import shows a preview (a dry run, rolled back) before anything is written, and
-    the confirmed import is one transaction: if any row fails, nothing is written.
+    the confirmed import is one transaction: if any row fails, nothing is written. (A
+    row of the old system's file that cannot be a visit does not fail: it is left out
+    and listed.)
     """
 
     import_formats = [CSVUpload]
     export_formats = [CSV]
     import_form_class = LayoutImportForm
     # The export form that picks fields ticks "select all" from an inline event handler,
-    # which the Content-Security-Policy refuses; an export is the whole row anyway, so
-    # that it can be imported again.
+    # which the Content-Security-Policy refuses; an export is the whole row anyway (teams
+    # and enquiry types come back in as they went out).
     export_form_class = ExportForm
     import_template_name = "admin/queueing/import.html"
     export_template_name = "admin/queueing/export.html"
@@ -212,76 +212,42 @@ class ManagerImportExport(ImportExportMixin):
         if not (totals["new"] or totals["update"]):
             return
         name = request.POST.get("original_file_name", "")
+        left_out = len(result.left_out)
+        message = (
+            f"Imported {name}: {totals['new']} new, {totals['update']} changed, "
+            f"{totals['skip'] - left_out} unchanged {self.model._meta.verbose_name_plural}."
+        )
+        if left_out:
+            message += " " + ngettext(
+                "%(count)d row left out: not a visit.",
+                "%(count)d rows left out: not visits.",
+                left_out,
+            ) % {"count": left_out}
         LogEntry.objects.create(
             user_id=request.user.pk,
             content_type=ContentType.objects.get_for_model(self.model),
             object_repr=f"Import of {name}"[:200],
             action_flag=ADDITION if totals["new"] else CHANGE,
-            change_message=(
-                f"Imported {name}: {totals['new']} new, {totals['update']} changed, "
-                f"{totals['skip']} unchanged {self.model._meta.verbose_name_plural}."
-            ),
+            change_message=message,
         )
 
     def add_success_message(self, result: Any, request: HttpRequest) -> None:
         super().add_success_message(result, request)
-        for note in getattr(result, "notes", []):
+        for note in result.notes:
             messages.info(request, note)
 
 
 # --- visits ------------------------------------------------------------------------
-
-#: The fields the visit_state_consistent constraint ties to the status, and what each
-#: status needs of them. The constraint decides; these only explain its refusal.
-STATE_NEEDS: dict[str, list[tuple[str, Any, str]]] = {
-    Visit.Status.WAITING: [
-        ("started_at", False, "A waiting student has not started a session: clear this."),
-        ("ended_at", False, "A waiting student has not left: clear this."),
-        ("outcome", False, "A waiting student has no outcome yet: clear this."),
-    ],
-    Visit.Status.IN_SESSION: [
-        ("started_at", True, "A session in progress needs its start time."),
-        ("ended_at", False, "A session in progress has not ended: clear this."),
-        ("outcome", False, "A session in progress has no outcome yet: clear this."),
-    ],
-    Visit.Status.FINISHED: [
-        ("started_at", True, "A finished session needs its start time."),
-        ("ended_at", True, "A finished session needs its end time."),
-        ("outcome", {Visit.Outcome.FINISHED}, "A finished session has the outcome “Finished”."),
-    ],
-    Visit.Status.REMOVED: [
-        ("ended_at", True, "A removed visit needs the time the student left."),
-        (
-            "outcome",
-            set(Visit.REMOVAL_OUTCOMES),
-            "A removed visit needs a reason: left before being seen, no-show or out of time.",
-        ),
-    ],
-}
-
-
-def _state_constraint():
-    return next(c for c in Visit._meta.constraints if c.name == "visit_state_consistent")
-
-
-def visit_state_problems(visit: Visit) -> dict[str, str]:
-    """Which fields do not fit the visit's status, and why, in words a manager acts on."""
-    problems = {}
-    for field, need, message in STATE_NEEDS.get(visit.status, []):
-        value = getattr(visit, field)
-        fits = value in need if isinstance(need, set) else bool(value) == need
-        if not fits:
-            problems[field] = message
-    return problems
 
 
 def _json_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-class VisitAdminForm(forms.ModelForm):
-    """The desk's checks of names, numbers and unit codes, plus the rules that keep a
-    corrected row consistent and stop a correction from undoing a move made on the desk."""
+class VisitAdminForm(VisitForm):
+    """A correction of a visit, held to the model's rules (names, numbers and unit codes
+    by its field validators; times, staffing and status here), and refused when the
+    desk moved the visit since the form was opened."""
 
     # The newest event when the form was opened: if the desk moved the visit since,
     # saving would silently undo that move.
@@ -289,12 +255,8 @@ class VisitAdminForm(forms.ModelForm):
 
     class Meta:
         model = Visit
-        fields = CORRECTABLE
+        fields = Visit.CORRECTABLE
         labels = VisitDetailsForm.Meta.labels
-
-    clean_student_name = VisitDetailsForm.clean_student_name
-    clean_student_number = VisitDetailsForm.clean_student_number
-    clean_unit_code = VisitDetailsForm.clean_unit_code
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -307,7 +269,7 @@ class VisitAdminForm(forms.ModelForm):
         # What the row held before this edit, for the correction event.
         self.before = {
             name: getattr(self.instance, Visit._meta.get_field(name).attname)
-            for name in CORRECTABLE
+            for name in Visit.CORRECTABLE
         }
 
     def _latest_event_pk(self) -> int:
@@ -322,7 +284,8 @@ class VisitAdminForm(forms.ModelForm):
         # admin saves run in one transaction, so they hold until the correction is saved.
         self._check_staffing(cleaned)
         self._check_not_stale(cleaned)
-        self._check_time_order(cleaned)
+        if problems := Visit.time_problems(cleaned):
+            self.add_error(None, problems)
         return cleaned
 
     def _check_staffing(self, cleaned: dict[str, Any]) -> None:
@@ -333,13 +296,8 @@ class VisitAdminForm(forms.ModelForm):
         if self.instance.status == status and self.instance.team_id == team.pk:
             return
         team = Team.objects.select_for_update().get(pk=team.pk)
-        busy = (
-            team.visits.filter(status=Visit.Status.IN_SESSION).exclude(pk=self.instance.pk).count()
-        )
-        if busy >= team.available_staff:
-            self.add_error(
-                "status", all_staff_busy(team) + " Add a staff member on the desk first."
-            )
+        if problem := self.instance.staffing_problem(team):
+            self.add_error("status", f"{problem} Add a staff member on the desk first.")
 
     def _check_not_stale(self, cleaned: dict[str, Any]) -> None:
         if self.instance.pk is None:
@@ -365,37 +323,24 @@ class VisitAdminForm(forms.ModelForm):
             code="stale",
         )
 
-    def _check_time_order(self, cleaned: dict[str, Any]) -> None:
-        for field, message in Visit.future_time_problems(cleaned).items():
-            self.add_error(field, message)
-        arrived, started, ended = (cleaned.get(f) for f in ("arrived_at", "started_at", "ended_at"))
-        if arrived and started and started < arrived:
-            self.add_error("started_at", "A session cannot start before the student arrived.")
-        if started and ended and ended < started:
-            self.add_error("ended_at", "A session cannot end before it started.")
-        elif arrived and ended and ended < arrived:
-            self.add_error("ended_at", "A visit cannot end before the student arrived.")
-
     def validate_constraints(self) -> None:
         # Django skips a check constraint when a field it names is not in the form or
         # failed its own validation, and then saving would raise an IntegrityError.
         # Check the whole row instead, and say which fields do not fit the status.
-        state_fields = {field for needs in STATE_NEEDS.values() for field, _, _ in needs}
-        if not any(field in self.errors for field in state_fields | {"status"}):
-            try:
-                _state_constraint().validate(Visit, self.instance)
-            except ValidationError:
-                problems = visit_state_problems(self.instance)
-                status = self.instance.get_status_display()
-                self.add_error(
-                    None,
-                    f"A visit with the status “{status}” needs the outcome and times to "
-                    "match; correct them together.",
-                )
-                for field, message in problems.items():
-                    self.add_error(field if field in self.fields else None, message)
-                return
-        super().validate_constraints()
+        state_fields = {field for needs in Visit.STATE_NEEDS.values() for field, _, _ in needs}
+        judged = not any(field in self.errors for field in state_fields | {"status"})
+        problems = self.instance.state_problems() if judged else {}
+        if not problems:
+            super().validate_constraints()
+            return
+        status = self.instance.get_status_display()
+        self.add_error(
+            None,
+            f"A visit with the status “{status}” needs the outcome and times to match; "
+            "correct them together.",
+        )
+        for field, message in problems.items():
+            self.add_error(field if field in self.fields else None, message)
 
 
 class VisitEventInline(admin.TabularInline):
@@ -498,9 +443,11 @@ def _field_label(name: str) -> str:
 @admin.register(Visit)
 class VisitAdmin(ManagerImportExport, admin.ModelAdmin):
     form = VisitAdminForm
-    resource_classes = [VisitResource, LegacyVisitResource]
-    # Each visit records its import or correction in its own history; admin's log has
-    # one line for the file rather than a hundred thousand.
+    # The old system's history comes in; ResQ's own visits go out. A visit is corrected
+    # in this admin's form, which checks that the desk has not moved it since.
+    resource_classes = [LegacyVisitResource]
+    # Each visit records its import in its own history; admin's log has one line for
+    # the file rather than thousands.
     log_each_row = False
 
     def has_export_permission(self, request: HttpRequest) -> bool:
@@ -511,14 +458,14 @@ class VisitAdmin(ManagerImportExport, admin.ModelAdmin):
         )
 
     import_help = (
-        "ResQ visits (CSV, as exported): the file Export gives you. Correct it and import "
-        "it to correct those visits; rows are matched on their id, and unchanged rows are "
-        "left alone. Visits waiting or in a session are changed on the desk instead.",
-        "Old system (2021) CSV: the old system's export as it is. Each row becomes a "
-        "visit; a row brought across by an earlier import is recognised by its old id and "
-        "left alone, so importing the same file again adds nothing.",
-        "You see a preview first. Nothing is written until you confirm, and nothing at all "
-        "if any row has a problem.",
+        "The old system's (2021) CSV export, as it is. Each row becomes a visit, with "
+        "names, numbers and unit codes kept as written; a row brought across by an earlier "
+        "import is recognised by its old id and left alone, so importing the same file "
+        "again adds nothing. Rows that cannot be a visit (no arrival time, a team ResQ "
+        "does not have) are left out and listed.",
+        "You see a preview first. Nothing is written until you confirm.",
+        "To correct a visit, open it in this list. Export writes ResQ's own visit CSV, "
+        "for reading; it is not imported.",
     )
     export_help = (
         "The visits the list shows now (its filters and search apply), with students' "
@@ -609,7 +556,6 @@ class VisitAdmin(ManagerImportExport, admin.ModelAdmin):
         return False
 
     def get_export_resource_classes(self, request: HttpRequest) -> list[type]:
-        # The old system's layout is for bringing its history in, not for writing.
         return [VisitResource]
 
     @admin.display(description="Arrived", ordering="arrived_at")
@@ -643,15 +589,12 @@ class VisitAdmin(ManagerImportExport, admin.ModelAdmin):
                 setattr(obj, actor, None)
                 update_fields.append(actor)
         obj.save(update_fields=update_fields)
-        VisitEvent.objects.create(
-            visit=obj,
-            action=VisitEvent.Action.CORRECTED,
-            from_status=form.before["status"],
-            to_status=obj.status,
+        obj.record(
+            VisitEvent.Action.CORRECTED,
             by=request.user,
+            from_status=form.before["status"],
             detail=changes,
         )
-        Board.bump()
 
     def delete_model(self, request: HttpRequest, obj: Visit) -> None:
         super().delete_model(request, obj)
@@ -734,18 +677,10 @@ class TeamAdminForm(forms.ModelForm):
 
     def clean_is_active(self) -> bool:
         active = self.cleaned_data["is_active"]
-        # Students of an inactive team disappear from the desk: keep the team while
-        # anyone is waiting or in a session with it.
-        if self.instance.pk and self.instance.is_active and not active:
-            count = Visit.objects.active().filter(team_id=self.instance.pk).count()
-            if count:
-                students = ngettext("student", "students", count)
-                raise ValidationError(
-                    f"{self.instance.name} has {count} {students} "
-                    "waiting or in a session. Deactivate it once they have been seen or "
-                    "the queue is closed.",
-                    code="team_busy",
-                )
+        if self.instance.is_active and not active:
+            problem = self.instance.deactivation_problem()
+            if problem:
+                raise ValidationError(problem, code="team_busy")
         return active
 
 

@@ -1,5 +1,4 @@
-import re
-import unicodedata
+from collections.abc import Callable
 
 from django import forms
 from django.conf import settings
@@ -7,35 +6,44 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse_lazy
 
 from .models import EnquiryType, Team, Visit
-
-# Punctuation real names use (O'Brien, Anne-Marie, J. Smith); with letters and marks of
-# any script, that is all a name may hold. Markup and formula starters (<, =, +, @) are
-# refused here, and everything is escaped on output besides.
-NAME_PUNCTUATION = frozenset(" '’.,()-")
-# ASCII digits only: other scripts' digits would be stored as typed and then missed by
-# duplicate checks, look-ups and reports.
-UNIT_CODE_RE = re.compile(r"^[A-Z]{2,6}[0-9]{3,5}[A-Z]?$")
+from .validators import (
+    clean_student_number,
+    normalise_student_name,
+    normalise_student_number,
+    normalise_unit_code,
+)
 
 
-def is_plausible_name(name: str) -> bool:
-    """A letter first, then letters, combining marks (Devanagari vowel signs, a
-    decomposed "ë") or name punctuation."""
-    if not name or not unicodedata.category(name[0]).startswith("L"):
-        return False
-    return all(unicodedata.category(char)[0] in "LM" or char in NAME_PUNCTUATION for char in name)
+class VisitForm(forms.ModelForm):
+    """Every form that writes a visit, the desk's and admin's: the student details are
+    tidied as typed here, then judged by the validators on the model's fields. A detail
+    left as it was stays as stored, unjudged: the old system's import keeps what today's
+    desk would refuse, and correcting such a visit's team must not need its name
+    rewritten first."""
+
+    def _typed(self, name: str, tidy: Callable[[str], str]) -> str:
+        if self.instance.pk is not None and name not in self.changed_data:
+            return getattr(self.instance, name)
+        return tidy(self.cleaned_data[name])
+
+    def clean_student_name(self) -> str:
+        return self._typed("student_name", normalise_student_name)
+
+    def clean_student_number(self) -> str:
+        return self._typed("student_number", normalise_student_number)
+
+    def clean_unit_code(self) -> str:
+        return self._typed("unit_code", normalise_unit_code)
+
+    def _get_validation_exclusions(self) -> set[str]:
+        excluded = super()._get_validation_exclusions()
+        if self.instance.pk is not None:
+            details = ("student_name", "student_number", "unit_code")
+            excluded |= {name for name in details if name not in self.changed_data}
+        return excluded
 
 
-def clean_student_number(value: str) -> str:
-    number = re.sub(r"\s+", "", value or "")
-    if not re.fullmatch(settings.RESQ_STUDENT_NUMBER_PATTERN, number, flags=re.ASCII):
-        raise ValidationError(
-            f"Enter the Student Number as {settings.RESQ_STUDENT_NUMBER_HELP}.",
-            code="student_number",
-        )
-    return number
-
-
-class VisitDetailsForm(forms.ModelForm):
+class VisitDetailsForm(VisitForm):
     """The fields staff type for a visit, shared by adding and correcting."""
 
     class Meta:
@@ -89,28 +97,6 @@ class VisitDetailsForm(forms.ModelForm):
         first = next((name for name in self.fields if name in self.errors), None)
         if first is not None:
             self.fields[first].widget.attrs["autofocus"] = True
-
-    def clean_student_name(self) -> str:
-        # One form for one name: "Zoë" typed as e + combining diaeresis is stored
-        # composed, so duplicate checks and look-ups find it.
-        name = unicodedata.normalize("NFC", " ".join(self.cleaned_data["student_name"].split()))
-        if not is_plausible_name(name):
-            raise ValidationError(
-                "Student Name can hold letters, spaces, hyphens and apostrophes only.",
-                code="student_name",
-            )
-        return name
-
-    def clean_student_number(self) -> str:
-        return clean_student_number(self.cleaned_data["student_number"])
-
-    def clean_unit_code(self) -> str:
-        code = re.sub(r"\s+", "", self.cleaned_data.get("unit_code") or "").upper()
-        if code and not UNIT_CODE_RE.fullmatch(code):
-            raise ValidationError(
-                "Enter a Unit Code like CITS3200, or leave it empty.", code="unit_code"
-            )
-        return code
 
 
 class AddVisitForm(VisitDetailsForm):

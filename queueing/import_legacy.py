@@ -9,17 +9,19 @@ with naive UTC times ("2021-10-19 02:05:07.123456"), four statuses, its two team
 by name, the enquiry as free text, and student numbers that went through a
 spreadsheet as integers somewhere along the way (so 01234567 arrived as 1234567).
 
-`map_legacy_row()` turns one such row into the values of a ResQ visit, or says in the
-manager's words what is wrong with it, per column. Nothing here touches the database:
-the team and enquiry type look-ups are read once per import (`Lookups.load()`).
-docs/import.md has the mapping table this implements.
+`map_legacy_row()` turns one such row into the values of a ResQ visit. Its history is
+kept as it was: a name, student number or unit code the desk would refuse today is
+kept as written and pointed out. Only a row that cannot be a visit (see
+`LegacyVisit.refusals`) is left out. Nothing here touches the database: the team and
+enquiry type look-ups are read once per import (`Lookups.load()`). docs/import.md has
+the mapping table this implements.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -28,8 +30,15 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from .forms import UNIT_CODE_RE, is_plausible_name
 from .models import EnquiryType, Team, Visit
+from .validators import (
+    normalise_student_name,
+    normalise_student_number,
+    normalise_unit_code,
+    validate_student_name,
+    validate_student_number,
+    validate_unit_code,
+)
 
 COLUMNS = (
     "id",
@@ -43,41 +52,39 @@ COLUMNS = (
     "changeSessionTime",
     "exitSessionTime",
 )
-
 #: A visit's source_ref is this prefix and the old system's id.
 SOURCE_PREFIX = "legacy:"
-NAME_MAX = Visit._meta.get_field("student_name").max_length
-NUMBER_MAX = Visit._meta.get_field("student_number").max_length
 OTHER = "Other"
 TIME_EXAMPLE = "2021-10-19 02:05:07"
+#: The old time columns, by the visit's times they become.
+TIME_COLUMNS = {
+    "arrived_at": "enterQueueTime",
+    "started_at": "changeSessionTime",
+    "ended_at": "exitSessionTime",
+}
 
-#: The original's spellings of the seeded enquiry types, by their `match_key()`.
+#: The original's spellings of the seeded enquiry types, after the name they stand for.
 #: Names that already match ignoring case, spaces and punctuation ("thesis / paper",
 #: "END NOTE" is not one: it is two words) need no entry.
+SPELLINGS = """
+    Essay: essays
+    Grammar: grammer
+    Lab Report: labreport; lab reports
+    Assignment: assignments
+    Literature Research: lit research; literature review
+    Research Proposal: proposal; research proposals
+    Thesis/Paper: thesis; paper; thesis or paper; thesis and paper
+    Oral Presentation: presentation; oral presentations
+    Referencing: references; reference; citations; citing
+    Finding Sources: finding source; sources; finding resources
+    EndNote: end note
+"""
+#: Each old spelling, by its `match_key()`, → the enquiry type's name.
 ENQUIRY_ALIASES = {
-    "essays": "Essay",
-    "grammer": "Grammar",
-    "labreport": "Lab Report",
-    "lab reports": "Lab Report",
-    "assignments": "Assignment",
-    "lit research": "Literature Research",
-    "literature review": "Literature Research",
-    "proposal": "Research Proposal",
-    "research proposals": "Research Proposal",
-    "thesis": "Thesis/Paper",
-    "paper": "Thesis/Paper",
-    "thesis or paper": "Thesis/Paper",
-    "thesis and paper": "Thesis/Paper",
-    "presentation": "Oral Presentation",
-    "oral presentations": "Oral Presentation",
-    "references": "Referencing",
-    "reference": "Referencing",
-    "citations": "Referencing",
-    "citing": "Referencing",
-    "finding source": "Finding Sources",
-    "sources": "Finding Sources",
-    "finding resources": "Finding Sources",
-    "end note": "EndNote",
+    spelling: name
+    for line in SPELLINGS.strip().splitlines()
+    for name, spellings in [line.strip().split(": ")]
+    for spelling in spellings.split("; ")
 }
 
 #: What staff typed in the unit code box when there was none.
@@ -96,6 +103,10 @@ def match_key(text: str) -> str:
     return " ".join(re.findall(r"[^\W_]+", folded))
 
 
+def max_length(name: str) -> int:
+    return Visit._meta.get_field(name).max_length
+
+
 @dataclass
 class Lookups:
     """Teams and enquiry types by `match_key()` of their names (and team slugs), and
@@ -105,7 +116,6 @@ class Lookups:
     teams: dict[str, Team]
     enquiry_types: dict[str, EnquiryType]
     number_pattern: re.Pattern[str]
-    number_help: str
 
     @classmethod
     def load(cls) -> Lookups:
@@ -118,7 +128,6 @@ class Lookups:
             teams=teams,
             enquiry_types=types,
             number_pattern=re.compile(settings.RESQ_STUDENT_NUMBER_PATTERN, flags=re.ASCII),
-            number_help=settings.RESQ_STUDENT_NUMBER_HELP,
         )
 
     @property
@@ -141,19 +150,53 @@ class Lookups:
 class LegacyVisit:
     """One old row as ResQ will store it, and what the preview should point out."""
 
-    values: dict[str, Any]
+    values: dict[str, Any] = field(default_factory=dict)
+    #: Why the row cannot be a visit, by old column; empty if it is one.
+    refusals: dict[str, list[str]] = field(default_factory=dict)
+    #: (old column, value as written, what the desk would say of it), for each value
+    #: kept although the desk would refuse it today.
+    kept: list[tuple[str, str, str]] = field(default_factory=list)
+    #: Values longer than their column, whole, by field: stored cut to fit, and kept
+    #: whole in the visit's "imported" event.
+    cut: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     #: The old enquiry text when it was not recognised ("" if it was blank).
     unknown_enquiry: str | None = None
     padded_number: bool = False
-    dropped_unit_code: str | None = None
     closed_stale: bool = False
+
+    def refuse(self, column: str, message: str) -> None:
+        self.refusals.setdefault(column, []).append(message)
+
+    def keep(self, column: str, name: str, written: str, validate: Callable[[str], None]) -> None:
+        """Store a value as written, and note it if the desk's rule (`validate`, from
+        queueing.validators) would refuse it. A value longer than its column is cut
+        to fit."""
+        try:
+            validate(written)
+        except ValidationError as error:
+            why = " ".join(error.messages)
+        else:
+            why = ""
+        limit = max_length(name)
+        if len(written) > limit:
+            self.cut[name] = written
+            why = (f"{why} " if why else "") + (
+                f"Longer than ResQ keeps: stored as its first {limit} characters (the "
+                "visit's history keeps it whole)."
+            )
+            self.values[name] = written[:limit]
+        else:
+            self.values[name] = written
+        if why:
+            self.kept.append((column, written, why))
 
 
 def source_ref(old_id: str) -> str | None:
     """The source_ref of an old id, or None if the id is unusable."""
     old_id = (old_id or "").strip()
-    if not old_id or len(old_id) > 50 or any(char.isspace() for char in old_id):
+    limit = max_length("source_ref") - len(SOURCE_PREFIX)
+    if not old_id or len(old_id) > limit or any(char.isspace() for char in old_id):
         return None
     return SOURCE_PREFIX + old_id
 
@@ -172,11 +215,12 @@ def parse_utc(value: str) -> datetime | None:
 def restore_student_number(value: str, pattern: re.Pattern[str]) -> tuple[str | None, bool]:
     """The student number, with the leading zeros a spreadsheet dropped put back when
     that (and only that) makes it fit the service's pattern; None if it cannot fit."""
-    number = "".join((value or "").split())
-    if number and len(number) <= NUMBER_MAX and pattern.fullmatch(number):
+    number = normalise_student_number(value)
+    limit = max_length("student_number")
+    if number and len(number) <= limit and pattern.fullmatch(number):
         return number, False
     if number.isascii() and number.isdigit():
-        for width in range(len(number) + 1, NUMBER_MAX + 1):
+        for width in range(len(number) + 1, limit + 1):
             padded = number.zfill(width)
             if pattern.fullmatch(padded):
                 return padded, True
@@ -184,146 +228,125 @@ def restore_student_number(value: str, pattern: re.Pattern[str]) -> tuple[str | 
 
 
 def map_legacy_row(row: Mapping[str, str], lookups: Lookups) -> LegacyVisit:
-    """The ResQ visit for one old row; a ValidationError keyed by old column names
-    lists everything wrong with it at once."""
-    errors: dict[str, list[str]] = {}
+    """The ResQ visit for one old row, or (in `refusals`) why it cannot be one.
 
-    def fail(column: str, message: str) -> None:
-        errors.setdefault(column, []).append(message)
-
-    mapped = LegacyVisit(values={})
+    Raises ValidationError only when ResQ is not ready for the row: an enquiry it does
+    not know, and no "Other" enquiry type to file it under.
+    """
+    mapped = LegacyVisit()
     values = mapped.values
 
-    ref = source_ref(row.get("id", ""))
-    if ref is None:
-        fail(
+    values["source_ref"] = source_ref(row.get("id", ""))
+    if values["source_ref"] is None:
+        mapped.refuse(
             "id",
             "Every row needs the old system's id (no spaces): a second import "
             "recognises the visits it already brought across by it.",
         )
-    values["source_ref"] = ref
 
-    name = unicodedata.normalize("NFC", " ".join((row.get("studentName") or "").split()))
-    if not name:
-        fail("studentName", "The student's name is empty.")
-    elif len(name) > NAME_MAX or not is_plausible_name(name):
-        fail(
-            "studentName",
-            f"“{name}” is not a name ResQ accepts: letters, spaces, "
-            "hyphens and apostrophes only, starting with a letter.",
-        )
-    values["student_name"] = name
+    name = normalise_student_name(row.get("studentName") or "")
+    mapped.keep("studentName", "student_name", name, validate_student_name)
 
-    raw_number = (row.get("studentNumber") or "").strip()
-    number, padded = restore_student_number(raw_number, lookups.number_pattern)
-    if number is None:
-        fail(
-            "studentNumber",
-            f"“{raw_number}” is not a student number "
-            f"({lookups.number_help}), even with leading zeros put back.",
-        )
-    elif padded:
+    written = (row.get("studentNumber") or "").strip()
+    number, padded = restore_student_number(written, lookups.number_pattern)
+    if padded:
         mapped.padded_number = True
-        mapped.notes.append(f"Student number {raw_number} → {number} (leading zeros restored).")
-    values["student_number"] = number
+        mapped.notes.append(f"Student number {written} → {number} (leading zeros restored).")
+    mapped.keep("studentNumber", "student_number", number or written, validate_student_number)
 
-    raw_unit = (row.get("unitCode") or "").strip()
-    unit = re.sub(r"\s+", "", raw_unit).upper()
+    written = (row.get("unitCode") or "").strip()
+    unit = normalise_unit_code(written)
     if unit.casefold() in NO_UNIT_CODE:
         unit = ""
-    elif not UNIT_CODE_RE.fullmatch(unit):
-        mapped.dropped_unit_code = raw_unit
-        mapped.notes.append(f"Unit code “{raw_unit}” is not like CITS3200: left empty.")
-        unit = ""
-    values["unit_code"] = unit
+    try:
+        validate_unit_code(unit)
+    except ValidationError:
+        unit = written
+    mapped.keep("unitCode", "unit_code", unit, validate_unit_code)
 
-    team = lookups.teams.get(match_key(row.get("queue") or ""))
-    if team is None:
-        fail(
+    values["team"] = lookups.teams.get(match_key(row.get("queue") or ""))
+    if values["team"] is None:
+        mapped.refuse(
             "queue",
             f"“{(row.get('queue') or '').strip()}” is not a team in ResQ "
-            f"({lookups.team_names}). Add the team in admin first, or correct the row.",
+            f"({lookups.team_names}). Add the team in admin, then import the file again: "
+            "the visits already brought across are left alone.",
         )
-    values["team"] = team
-
-    enquiry = (row.get("enquiry") or "").strip()
-    enquiry_type, known = lookups.enquiry_type(enquiry)
-    if enquiry_type is None:
-        fail(
-            "enquiry",
-            f"“{enquiry}” is not an enquiry type ResQ knows, and there is no "
-            f"“{OTHER}” enquiry type to put it under.",
-        )
-    elif not known:
-        mapped.unknown_enquiry = enquiry
-        shown = f"“{enquiry}”" if enquiry else "An empty enquiry"
-        mapped.notes.append(f"{shown} is not a known enquiry type: filed under {OTHER}.")
-    values["enquiry_type"] = enquiry_type
-
-    times = {}
-    for column in ("enterQueueTime", "changeSessionTime", "exitSessionTime"):
-        raw = (row.get(column) or "").strip()
-        try:
-            times[column] = parse_utc(raw)
-        except ValueError:
-            fail(column, f"“{raw}” is not a time like {TIME_EXAMPLE} (UTC).")
-            times[column] = None
-    if times["enterQueueTime"] is None and "enterQueueTime" not in errors:
-        fail("enterQueueTime", "Every visit needs the time the student joined the queue.")
 
     raw_status = (row.get("status") or "").strip()
     status = match_key(raw_status)
     if status not in STATUSES:
-        fail(
+        mapped.refuse(
             "status",
             f"“{raw_status}” is not one of the old statuses: {', '.join(STATUSES.values())}.",
         )
-    elif not errors.keys() & {"enterQueueTime", "changeSessionTime", "exitSessionTime"}:
-        _state(status, times, mapped, fail)
+    times = _times(row, mapped)
+    if times is not None and status in STATUSES:
+        _state(status, times, mapped)
+    if mapped.refusals:
+        return mapped
 
-    if errors:
-        raise ValidationError(errors)
+    enquiry = (row.get("enquiry") or "").strip()
+    values["enquiry_type"], known = lookups.enquiry_type(enquiry)
+    if values["enquiry_type"] is None:
+        raise ValidationError(
+            {
+                "enquiry": f"“{enquiry}” is not an enquiry type ResQ knows, and there is no "
+                f"“{OTHER}” enquiry type to put it under. Add it in admin."
+            }
+        )
+    if not known:
+        mapped.unknown_enquiry = enquiry
+        shown = f"“{enquiry}”" if enquiry else "An empty enquiry"
+        mapped.notes.append(f"{shown} is not a known enquiry type: filed under {OTHER}.")
     return mapped
 
 
-def _state(status: str, times: dict[str, datetime | None], mapped: LegacyVisit, fail) -> None:
-    """Status, outcome and times, so that the visit_state_consistent constraint holds.
+def _times(row: Mapping[str, str], mapped: LegacyVisit) -> dict[str, datetime | None] | None:
+    """The three times, or None (with the refusals) if one does not parse or there is
+    no arrival."""
+    times: dict[str, datetime | None] = {}
+    for name, column in TIME_COLUMNS.items():
+        raw = (row.get(column) or "").strip()
+        try:
+            times[name] = parse_utc(raw)
+        except ValueError:
+            mapped.refuse(column, f"“{raw}” is not a time like {TIME_EXAMPLE} (UTC).")
+            return None
+    if times["arrived_at"] is None:
+        mapped.refuse("enterQueueTime", "Every visit needs the time the student joined the queue.")
+        return None
+    return times
+
+
+def _state(status: str, times: dict[str, datetime | None], mapped: LegacyVisit) -> None:
+    """Status, outcome and times, so that the visit_state_consistent constraint holds;
+    a row whose times cannot be a closed visit's is refused.
 
     Completed: a finished session. Ended: finished if a session had started, else the
     student left before being seen. In Queue and In Session rows are visits the old
     system never closed; from 2021 they are not anyone waiting today, so they are
-    closed as out of time, ended at the last time recorded for them.
+    closed as out of time, ended at the last time recorded for them (the arrival, for
+    a session whose start was not recorded).
     """
-    arrived, started, ended = (
-        times["enterQueueTime"],
-        times["changeSessionTime"],
-        times["exitSessionTime"],
-    )
+    arrived, started, ended = times["arrived_at"], times["started_at"], times["ended_at"]
     label = STATUSES[status]
+    article = "An" if label.startswith("E") else "A"
     if status == COMPLETED and started is None:
-        fail("changeSessionTime", f"A “{label}” visit needs the time its session started.")
+        mapped.refuse("changeSessionTime", f"A “{label}” visit needs the time its session started.")
     if status in (COMPLETED, ENDED) and ended is None:
-        fail("exitSessionTime", f"A “{label}” visit needs the time it ended.")
-    if status == IN_SESSION and started is None:
-        fail("changeSessionTime", f"An “{label}” visit needs the time its session started.")
+        mapped.refuse("exitSessionTime", f"{article} “{label}” visit needs the time it ended.")
     if status == IN_QUEUE:
         # Still waiting by the old record: any session time is a leftover, not a start.
         started = None
-    if started is not None and started < arrived:
-        fail(
-            "changeSessionTime",
-            "The session starts before the student joined the queue "
-            f"({_utc(started)} is before {_utc(arrived)}).",
-        )
-    if ended is not None and ended < (started or arrived):
-        fail(
-            "exitSessionTime",
-            f"The visit ends ({_utc(ended)}) before it "
-            f"{'started' if started else 'began'} ({_utc(started or arrived)}).",
-        )
-
     values = mapped.values
     values.update(arrived_at=arrived, started_at=started, ended_at=ended)
+    # The model's rule: no time still to come (the desk would show a visit ended in the
+    # future as just finished), no negative wait or session.
+    for name, messages in Visit.time_problems(values).items():
+        for message in messages:
+            mapped.refuse(TIME_COLUMNS[name], message)
+
     if status == COMPLETED or (status == ENDED and started is not None):
         values.update(status=Visit.Status.FINISHED, outcome=Visit.Outcome.FINISHED)
     elif status == ENDED:
@@ -339,7 +362,3 @@ def _state(status: str, times: dict[str, datetime | None], mapped: LegacyVisit, 
             f"Still “{label}” in the old system: closed as out of time "
             "(the old system never recorded its end)."
         )
-
-
-def _utc(moment: datetime | None) -> str:
-    return f"{moment:%Y-%m-%d %H:%M:%S} UTC" if moment else ""

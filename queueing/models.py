@@ -1,7 +1,9 @@
 """The desk's domain: teams, enquiry types, visits and their audit trail, staffing.
 
 Every state change is a model method that checks the move is allowed, stamps the time
-and the actor, writes a VisitEvent and bumps the board version, in one transaction.
+and the actor, and records it (`Visit.record`: a VisitEvent and a board version bump),
+in one transaction. The rules a visit's record must keep live on Visit too, each once,
+for the desk's forms and admin's alike.
 The write that changes state is conditional (`UPDATE … WHERE status = …`) so that two
 screens clicking at once cannot both win; where a count must be checked (staffing) the
 team row is locked first. On SQLite `select_for_update()` is a no-op, but the database
@@ -23,6 +25,11 @@ from django.utils.dateformat import format as date_format
 from django.utils.translation import ngettext
 
 from queueing.expressions import HourOfWeek, LocalDay, SecondsBetween
+from queueing.validators import (
+    validate_student_name,
+    validate_student_number,
+    validate_unit_code,
+)
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -69,6 +76,20 @@ class Team(models.Model):
     @property
     def staffing_label(self) -> str:
         return self.available_label or f"{self.name} Available"
+
+    def deactivation_problem(self) -> str | None:
+        """Why the team cannot be made inactive now, if it cannot: its students would
+        disappear from the desk. Admin's form and the teams import both ask this."""
+        count = Visit.objects.active().filter(team_id=self.pk).count() if self.pk else 0
+        if not count:
+            return None
+        return ngettext(
+            "%(team)s has %(count)d student waiting or in a session. "
+            "Deactivate it once they have been seen or the queue is closed.",
+            "%(team)s has %(count)d students waiting or in a session. "
+            "Deactivate it once they have been seen or the queue is closed.",
+            count,
+        ) % {"team": self.name, "count": count}
 
     def change_staffing(self, delta: int, *, by: User) -> int:
         """Add or take away available staff; returns the new count.
@@ -187,18 +208,6 @@ class VisitQuerySet(models.QuerySet):
         return self.filter(status__in=[Visit.Status.WAITING, Visit.Status.IN_SESSION])
 
 
-def all_staff_busy(team: Team) -> str:
-    """What the desk and admin say when a team has no one free to start a session."""
-    staff = team.available_staff
-    if staff == 0:
-        return f"No {team.name} staff are available."
-    return ngettext(
-        "The only %(team)s staff member available is in a session.",
-        "All %(count)d %(team)s staff available are in a session.",
-        staff,
-    ) % {"count": staff, "team": team.name}
-
-
 class Visit(models.Model):
     class Status(models.TextChoices):
         WAITING = "waiting", "Waiting"
@@ -215,10 +224,12 @@ class Visit(models.Model):
     #: What staff may pick when removing one student; out of time comes from closing.
     REMOVAL_OUTCOMES = (Outcome.CANCELLED, Outcome.NO_SHOW, Outcome.OUT_OF_TIME)
 
-    student_name = models.CharField(max_length=100)
+    student_name = models.CharField(max_length=100, validators=[validate_student_name])
     # Text, not a number: leading zeros matter.
-    student_number = models.CharField(max_length=20, db_index=True)
-    unit_code = models.CharField(max_length=12, blank=True)
+    student_number = models.CharField(
+        max_length=20, db_index=True, validators=[validate_student_number]
+    )
+    unit_code = models.CharField(max_length=12, blank=True, validators=[validate_unit_code])
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="visits")
     enquiry_type = models.ForeignKey(EnquiryType, on_delete=models.PROTECT, related_name="visits")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.WAITING)
@@ -331,7 +342,65 @@ class Visit(models.Model):
     def __str__(self) -> str:
         return f"{self.student_name} ({self.team})"
 
-    # --- checks of a corrected record ------------------------------------------------
+    # --- the rules of a visit's record ---------------------------------------------
+    # Each is written once, here; admin's visit form checks a correction with them, the
+    # desk's moves below with the staffing rule. Names, numbers and unit codes are
+    # checked by the validators on the fields above (queueing/validators.py).
+
+    #: The fields a manager may correct (in admin's visit form) and that the visit
+    #: export writes; who did what on the desk stays as recorded.
+    CORRECTABLE = (
+        "student_name",
+        "student_number",
+        "unit_code",
+        "team",
+        "enquiry_type",
+        "status",
+        "outcome",
+        "arrived_at",
+        "started_at",
+        "ended_at",
+    )
+
+    #: What each status needs of the fields the visit_state_consistent constraint ties
+    #: to it. The constraint decides; these explain its refusal in words a manager acts
+    #: on, and a test holds the two together.
+    STATE_NEEDS: dict[str, list[tuple[str, Any, str]]] = {
+        Status.WAITING: [
+            ("started_at", False, "A waiting student has not started a session: clear this."),
+            ("ended_at", False, "A waiting student has not left: clear this."),
+            ("outcome", False, "A waiting student has no outcome yet: clear this."),
+        ],
+        Status.IN_SESSION: [
+            ("started_at", True, "A session in progress needs its start time."),
+            ("ended_at", False, "A session in progress has not ended: clear this."),
+            ("outcome", False, "A session in progress has no outcome yet: clear this."),
+        ],
+        Status.FINISHED: [
+            ("started_at", True, "A finished session needs its start time."),
+            ("ended_at", True, "A finished session needs its end time."),
+            ("outcome", {Outcome.FINISHED}, "A finished session has the outcome “Finished”."),
+        ],
+        Status.REMOVED: [
+            ("ended_at", True, "A removed visit needs the time the student left."),
+            (
+                "outcome",
+                set(REMOVAL_OUTCOMES),
+                "A removed visit needs a reason: left before being seen, no-show or out of time.",
+            ),
+        ],
+    }
+
+    def state_problems(self) -> dict[str, str]:
+        """Which fields do not fit the visit's status, and why; empty when the row
+        satisfies visit_state_consistent."""
+        problems = {}
+        for field, need, message in self.STATE_NEEDS.get(self.status, []):
+            value = getattr(self, field)
+            fits = value in need if isinstance(need, set) else bool(value) == need
+            if not fits:
+                problems[field] = message
+        return problems
 
     #: How far past the server's clock a time may be: admin's "Now" takes the
     #: manager's computer's clock, which may run a little fast.
@@ -348,8 +417,7 @@ class Visit(models.Model):
     ) -> dict[str, str]:
         """The times (arrived_at, started_at, ended_at) that have not come yet, each with
         what to tell the manager. A time is written once it has happened: the desk shows
-        a visit ended in the future as finished then, with an Undo lasting until then.
-        Admin's visit form and the visit import both check corrections with this."""
+        a visit ended in the future as finished then, with an Undo lasting until then."""
         now = now or timezone.now()
         clock = date_format(timezone.localtime(now), "D j M, H:i")
         return {
@@ -357,6 +425,69 @@ class Visit(models.Model):
             for name, message in cls.FUTURE_TIME.items()
             if (moment := times.get(name)) is not None and moment > now + cls.CLOCK_SKEW
         }
+
+    @classmethod
+    def time_problems(
+        cls, times: Mapping[str, datetime | None], *, now: datetime | None = None
+    ) -> dict[str, list[str]]:
+        """Everything wrong with a visit's times (arrived_at, started_at, ended_at), by
+        field: a time still to come, or times out of order. Times not given are not
+        judged, so a correction can be checked before it is applied."""
+        problems: dict[str, list[str]] = {
+            name: [message] for name, message in cls.future_time_problems(times, now=now).items()
+        }
+        arrived, started, ended = (times.get(f) for f in ("arrived_at", "started_at", "ended_at"))
+        if arrived and started and started < arrived:
+            problems.setdefault("started_at", []).append(
+                "A session cannot start before the student arrived."
+            )
+        if started and ended and ended < started:
+            problems.setdefault("ended_at", []).append("A session cannot end before it started.")
+        elif arrived and ended and ended < arrived:
+            problems.setdefault("ended_at", []).append(
+                "A visit cannot end before the student arrived."
+            )
+        return problems
+
+    def staffing_problem(self, team: Team) -> str | None:
+        """Why this visit cannot be in a session with `team` now, or None: one session
+        per available staff member, not counting this visit. The caller holds the team
+        row lock, so the count cannot move between this check and the write."""
+        others = team.visits.filter(status=Visit.Status.IN_SESSION)
+        if self.pk is not None:
+            others = others.exclude(pk=self.pk)
+        staff = team.available_staff
+        if others.count() < staff:
+            return None
+        if staff == 0:
+            return f"No {team.name} staff are available."
+        return ngettext(
+            "The only %(team)s staff member available is in a session.",
+            "All %(count)d %(team)s staff available are in a session.",
+            staff,
+        ) % {"count": staff, "team": team.name}
+
+    def record(
+        self,
+        action: str,
+        *,
+        by: User | None,
+        from_status: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Write the history event of a change just made to this visit and move the
+        board, so every desk screen shows it; inside the change's transaction. The
+        event goes from `from_status` (by default the status now: a change of details)
+        to the status now."""
+        VisitEvent.objects.create(
+            visit=self,
+            action=action,
+            from_status=self.status if from_status is None else from_status,
+            to_status=self.status,
+            by=by,
+            detail=detail or {},
+        )
+        Board.bump()
 
     # --- state changes -------------------------------------------------------------
 
@@ -380,15 +511,7 @@ class Visit(models.Model):
         for field, value in changes.items():
             setattr(self, field, value)
         self.status = to_status
-        VisitEvent.objects.create(
-            visit=self,
-            action=action,
-            from_status=from_status,
-            to_status=to_status,
-            by=by,
-            detail=detail or {},
-        )
-        Board.bump()
+        self.record(action, by=by, from_status=from_status, detail=detail)
 
     def _stale_message(self) -> str:
         current = (
@@ -437,14 +560,12 @@ class Visit(models.Model):
                 extra_filter=Q(team_id=team.pk),
             )
 
-    @staticmethod
-    def _check_free_staff(team: Team) -> None:
-        """Refuse another session when every available staff member is in one.
-        The caller holds the team row lock, so the count cannot move under us."""
-        in_session = team.visits.filter(status=Visit.Status.IN_SESSION).count()
-        if in_session >= team.available_staff:
+    def _check_free_staff(self, team: Team) -> None:
+        """The staffing rule as the desk words a refusal; the exception names the team
+        for the "+1 and start" offer."""
+        if problem := self.staffing_problem(team):
             then = " Add a staff member to start" + (" another." if team.available_staff else ".")
-            raise StaffingLimitReached(all_staff_busy(team) + then, team=team)
+            raise StaffingLimitReached(problem + then, team=team)
 
     def _is_waiting_in(self, team: Team) -> bool:
         """Whether the visit is still waiting in this team: if not, the stale message
@@ -562,15 +683,11 @@ class Visit(models.Model):
             query = Visit.objects.filter(pk=self.pk, status=self.status)
             if query.update(**changed) != 1:
                 raise TransitionError(self._stale_message())
-            VisitEvent.objects.create(
-                visit=self,
-                action=VisitEvent.Action.TRANSFERRED if transfer else VisitEvent.Action.CORRECTED,
-                from_status=self.status,
-                to_status=self.status,
+            self.record(
+                VisitEvent.Action.TRANSFERRED if transfer else VisitEvent.Action.CORRECTED,
                 by=by,
                 detail=detail,
             )
-            Board.bump()
         for name, value in changed.items():
             setattr(self, name, value)
         return list(changed)
@@ -580,14 +697,7 @@ class Visit(models.Model):
         with transaction.atomic():
             _lock_teams(fields.get("team") or fields.get("team_id"))
             visit = cls.objects.create(added_by=by, **fields)
-            VisitEvent.objects.create(
-                visit=visit,
-                action=VisitEvent.Action.ADDED,
-                from_status="",
-                to_status=Visit.Status.WAITING,
-                by=by,
-            )
-            Board.bump()
+            visit.record(VisitEvent.Action.ADDED, by=by, from_status="")
         return visit
 
     @classmethod

@@ -1,32 +1,29 @@
-"""Admin import and export of visits, teams and enquiry types (django-import-export).
+"""Admin import and export as CSV (django-import-export).
 
-Two layouts of visits can be imported: ResQ's own CSV (what the visit list exports;
-re-importing it corrects the visits it names, and an unchanged file changes nothing)
-and the old system's 2021 export as it is (`import_legacy`), which adds the visits it
-has not brought across before. Teams and enquiry types import and export as plain
-lists keyed on slug and name.
+Admin imports three layouts: the old system's 2021 export as it is (its rows mapped by
+`import_legacy`), and the teams and enquiry types lists that Export writes. Visits are
+exported as the visit list shows them; a visit is corrected in admin's visit form, not
+by importing that file (docs/decisions/0010-old-history-in-visit-corrections-in-the-form.md).
 
-Every import runs twice through the same code: a dry run for the preview, inside a
-transaction that is rolled back, and the real one when the manager confirms. Both are
-one transaction for the whole file (IMPORT_EXPORT_USE_TRANSACTIONS): a row that fails
-leaves nothing written. Files are read by `CSVUpload`, not by tablib, so that the
-manager hears about a wrong file in words, with line numbers that match the file.
+Every import runs twice: a dry run for the preview, in a transaction rolled back, and
+the real one when the manager confirms, in one transaction for the whole file
+(IMPORT_EXPORT_USE_TRANSACTIONS). The library runs the rows; ResQ reads the file
+itself (`CSVUpload`), so that a wrong file is named in words and every message gives
+the file's own line numbers.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import io
 import re
-import unicodedata
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime
-from itertools import islice
 from typing import Any
 
 import tablib
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import DatabaseError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -35,29 +32,20 @@ from django.utils.translation import ngettext
 from import_export import resources, widgets
 from import_export.fields import Field
 from import_export.formats import base_formats
-from import_export.instance_loaders import BaseInstanceLoader
+from import_export.instance_loaders import CachedInstanceLoader
 from import_export.resources import Diff
 from import_export.results import Result, RowResult
 
 from . import import_legacy
-from .forms import UNIT_CODE_RE, clean_student_number, is_plausible_name
-from .import_legacy import Lookups, match_key, restore_student_number
+from .import_legacy import Lookups, match_key
 from .models import Board, EnquiryType, Team, Visit, VisitEvent
 
-#: Rows shown in the preview; the counts above it cover the whole file.
+#: Rows of the old file shown in the preview; the counts above it cover the whole file.
 PREVIEW_ROWS = 100
-#: Rows with problems listed after a failed dry run; the count covers them all.
-PROBLEM_ROWS = 200
-#: Keys per query when reading the rows a file refers to (SQLite's historical limit
-#: on query parameters is 999).
-LOOKUP_BATCH = 900
-#: Rows per insert or update: few queries, and well under PostgreSQL's 65,535
-#: parameters per statement (a visit has 16 columns; an update uses two per field).
+#: Rows per insert: few queries, and well under PostgreSQL's 65,535 parameters per
+#: statement (a visit has 16 columns).
 BULK_BATCH = 2000
-UPDATE_BATCH = 500
 LOCAL_FORMAT = "D j M Y, H:i"
-
-OPEN_STATUSES = (Visit.Status.WAITING, Visit.Status.IN_SESSION)
 
 
 class ImportFileError(ValueError):
@@ -76,7 +64,7 @@ NOT_CSV = [
     (b"\xd0\xcf\x11\xe0", "an old Excel (.xls) or Word document"),
 ]
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-#: Columns a header may have: ResQ's widest layout has 12. Checked before any row is
+#: Columns a header may have: ResQ's widest layout has 10. Checked before any row is
 #: read, since every row is padded to the header's width (a 200 KB file with 30,000
 #: columns took half a gigabyte and six seconds to refuse).
 MAX_COLUMNS = 50
@@ -91,15 +79,10 @@ class UploadedRows(tablib.Dataset):
         #: The file's line on which each row starts: blank lines are skipped, and a
         #: quoted value can span lines, so row numbers alone would not match the file.
         self.line_numbers: list[int] = []
-        #: Rows that are not well formed, by row number (1-based): a row error each.
+        #: Rows with more values than the header has columns, by row number (1-based).
         self.row_problems: dict[int, str] = {}
         #: Said on the preview page, e.g. which encoding the file was read with.
         self.notices: list[str] = []
-
-    def line(self, row_number: int) -> int | None:
-        if 0 < row_number <= len(self.line_numbers):
-            return self.line_numbers[row_number - 1]
-        return None
 
 
 def decode_upload(data: bytes) -> tuple[str, str | None]:
@@ -148,15 +131,12 @@ def decode_upload(data: bytes) -> tuple[str, str | None]:
 
 def parse_csv(text: str) -> UploadedRows:
     """Rows under the header line, skipping blank lines; a row with more values than
-    the header has columns is a row error (an unquoted comma, usually), not a crash."""
+    the header has columns is noted (an unquoted comma, usually), not a crash."""
     rows = UploadedRows()
-    if "\n" not in text:
-        text = text.replace("\r", "\n")  # old Mac line endings
-    reader = csv.reader(_lines(text))
+    # newline="": lines end in \r\n, \n or \r (old Macs), and quoted values keep theirs.
+    reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
     end_of_last = 0
-    # Most cells repeat (teams, statuses, enquiries): one string object for each.
-    same: dict[str, str] = {}
     try:
         for record in reader:
             first_line, end_of_last = end_of_last + 1, reader.line_num
@@ -178,7 +158,7 @@ def parse_csv(text: str) -> UploadedRows:
                     f"This line has {len(record)} values but the header has {width} columns. "
                     "A value with a comma in it needs double quotes around it."
                 )
-            rows.append([same.setdefault(cell, cell) for cell in (record + [""] * width)[:width]])
+            rows.append((record + [""] * width)[:width])
             rows.line_numbers.append(first_line)
     except csv.Error as error:
         raise ImportFileError(
@@ -189,17 +169,6 @@ def parse_csv(text: str) -> UploadedRows:
     if not len(rows):
         raise ImportFileError("The file has a header line but no rows under it.")
     return rows
-
-
-def _lines(text: str) -> Iterator[str]:
-    """The text's lines with their endings, as the csv module wants them; unlike
-    StringIO, no second copy of the file at four bytes a character."""
-    start = 0
-    while start < len(text):
-        end = text.find("\n", start)
-        end = len(text) if end == -1 else end + 1
-        yield text[start:end]
-        start = end
 
 
 def _check_header(header: list[str], line: int) -> None:
@@ -226,76 +195,34 @@ class CSVUpload(base_formats.CSV):
     def get_read_mode(self) -> str:
         return "rb"
 
-    def create_dataset(self, in_stream: bytes | str, **kwargs: Any) -> UploadedRows:
-        if isinstance(in_stream, str):
-            text, notice = in_stream, None
-        else:
-            text, notice = decode_upload(in_stream)
+    def create_dataset(self, in_stream: bytes, **kwargs: Any) -> UploadedRows:
+        text, notice = decode_upload(in_stream)
         rows = parse_csv(text)
         if notice:
             rows.notices.append(notice)
         return rows
 
 
-# --- results and previews ----------------------------------------------------------------
+# --- what the preview shows ----------------------------------------------------------------
 
 
 class ImportResult(Result):
-    """The library's result, plus the file's line numbers and what the manager should
-    know before confirming (`notes`)."""
-
-    #: Valid rows kept (for the preview); None keeps them all, as the admin's log of
-    #: each imported row needs them.
-    keep_valid_rows: int | None = None
+    """The library's result, plus what the manager should know before confirming."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.notes: list[str] = []
+        #: (line, old column, value as written, what the desk would say of it)
+        self.kept: list[tuple[int | None, str, str, str]] = []
+        #: (line, why the row cannot be a visit, the row's values)
+        self.left_out: list[tuple[int | None, list[str], tuple[str, ...]]] = []
         self.unknown_enquiries: list[tuple[str, int]] = []
         self.source_headers: list[str] = []
-        self.valid_rows_kept = 0
-        self.valid_rows_dropped = 0
-
-    def append_row_result(self, row_result: RowResult) -> None:
-        if self.keep_valid_rows is not None and row_result.is_valid():
-            if self.valid_rows_kept >= self.keep_valid_rows:
-                # Counted in the totals; a hundred thousand of them would be most of
-                # the memory a large import takes.
-                self.valid_rows_dropped += 1
-                return
-            self.valid_rows_kept += 1
-        super().append_row_result(row_result)
 
     def append_invalid_row(self, number: int, row: Any, validation_error: Any) -> None:
         super().append_invalid_row(number, row, validation_error)
         # What the file said, rather than the preview's columns.
         self.invalid_rows[-1].values = tuple(row.values())
-
-    @property
-    def preview_rows(self) -> list[RowResult]:
-        valid = (row for row in self.rows if row.import_type in RowResult.valid_import_types)
-        return list(islice(valid, PREVIEW_ROWS))
-
-    @property
-    def rows_not_shown(self) -> int:
-        kept = sum(1 for row in self.rows if row.is_valid())
-        return kept + self.valid_rows_dropped - len(self.preview_rows)
-
-    @property
-    def shown_invalid_rows(self) -> list[Any]:
-        return self.invalid_rows[:PROBLEM_ROWS]
-
-    @property
-    def invalid_rows_not_shown(self) -> int:
-        return max(len(self.invalid_rows) - PROBLEM_ROWS, 0)
-
-    @property
-    def unchanged(self) -> int:
-        return self.totals[RowResult.IMPORT_TYPE_SKIP]
-
-
-class PreviewResult(ImportResult):
-    keep_valid_rows = PREVIEW_ROWS
 
 
 class PlainDiff(Diff):
@@ -317,41 +244,14 @@ def local_time(value: datetime | None) -> str:
     return date_format(timezone.localtime(value), LOCAL_FORMAT) if value else ""
 
 
-# --- widgets -------------------------------------------------------------------------------
-
-
-class LocalTimeWidget(widgets.Widget):
-    """ISO 8601 in the service's time zone with its offset, to the microsecond, so that
-    an exported time re-imports as the same instant; a time without an offset is taken
-    as the service's local time."""
-
-    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> datetime | None:
-        return parse_local_time(value)
-
-    def render(self, value: Any, obj: Any = None, **kwargs: Any) -> str:
-        return timezone.localtime(value).isoformat() if value else ""
-
-
-def parse_local_time(value: Any) -> datetime | None:
-    text = str(value or "").strip()
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(
-            f"“{text}” is not a time like 2021-10-19T10:05:07+08:00 (as exported)."
-        ) from None
-    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
-
-
 #: What makes a spreadsheet read a cell as a formula.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def formula_safe(value: Any) -> Any:
     """A cell a spreadsheet would run as a formula, with the apostrophe that makes it
-    text; `formula_unescaped` takes it off again on import."""
+    text; `formula_unescaped` takes it off again on import. Every CSV ResQ writes
+    passes its text through this."""
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
@@ -361,18 +261,21 @@ def formula_unescaped(text: str) -> str:
     return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
 
 
+# --- widgets -------------------------------------------------------------------------------
+
+
+class LocalTimeWidget(widgets.Widget):
+    """ISO 8601 in the service's time zone with its offset, to the microsecond."""
+
+    def render(self, value: Any, obj: Any = None, **kwargs: Any) -> str:
+        return timezone.localtime(value).isoformat() if value else ""
+
+
 class TextWidget(widgets.CharWidget):
     """Text as typed, without the spaces around it or doubled inside it."""
 
     def clean(self, value: Any, row: Any = None, **kwargs: Any) -> str:
         return " ".join(formula_unescaped(str(value if value is not None else "")).split())
-
-
-class NameWidget(widgets.Widget):
-    """A team or enquiry type by its name."""
-
-    def render(self, value: Any, obj: Any = None, **kwargs: Any) -> str:
-        return value.name if value is not None else ""
 
 
 class YesNoWidget(widgets.Widget):
@@ -396,6 +299,8 @@ class YesNoWidget(widgets.Widget):
 
 
 class WholeNumberWidget(widgets.Widget):
+    """The library's reads "3.7" as 3 and fails on "three" with a decimal error."""
+
     def clean(self, value: Any, row: Any = None, **kwargs: Any) -> int | None:
         text = str(value if value is not None else "").strip()
         if not text:
@@ -409,39 +314,21 @@ class WholeNumberWidget(widgets.Widget):
         return "" if value is None else str(value)
 
 
+class OldIdWidget(widgets.Widget):
+    """The old system's id as the visit's source_ref (None if unusable), so that the
+    library's CachedInstanceLoader finds the visits an earlier import brought across."""
+
+    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> str | None:
+        return import_legacy.source_ref(str(value or ""))
+
+
 # --- what every import shares ------------------------------------------------------------
 
 
-class KeyedLoader(BaseInstanceLoader):
-    """Every existing row the file refers to, read up front in a few queries rather than
-    one per row. The resource says how a row names its instance (`instance_key`)."""
-
-    def __init__(self, resource: ResQResource, dataset: Any = None) -> None:
-        super().__init__(resource, dataset)
-        self.instances: dict[Any, Any] = {}
-        if not dataset or not dataset.headers:
-            return
-        headers = dataset.headers
-        keys = {
-            resource.instance_key(dict(zip(headers, values, strict=True))) for values in dataset
-        }
-        keys.discard(None)
-        wanted = sorted(keys, key=str)
-        attribute = resource.instance_key_attribute
-        queryset = resource.get_queryset()
-        for start in range(0, len(wanted), LOOKUP_BATCH):
-            batch = wanted[start : start + LOOKUP_BATCH]
-            for instance in queryset.filter(**{f"{attribute}__in": batch}):
-                self.instances[getattr(instance, attribute)] = instance
-
-    def get_instance(self, row: dict[str, Any]) -> Any:
-        key = self.resource.instance_key(row)
-        return None if key is None else self.instances.get(key)
-
-
 class ResQResource(resources.ModelResource):
-    """Header check, repeated keys within a file, line numbers in every message, notes
-    for the preview, and one board bump for the whole import."""
+    """The header check, keys that may appear once in a file, the file's line numbers
+    in every message, notes for the preview, formula-safe cells in every export, and
+    one board bump for the whole import."""
 
     #: Columns a file must have (any order, any case); others are refused by name.
     required_columns: tuple[str, ...] = ()
@@ -449,10 +336,10 @@ class ResQResource(resources.ModelResource):
     optional_columns: tuple[str, ...] = ()
     #: Columns whose values may appear only once in a file.
     key_columns: tuple[str, ...] = ()
-    #: Other layouts a file with the wrong columns may be meant for.
-    alternatives: tuple[type[ResQResource], ...] = ()
-    #: Whether the admin may keep each imported instance (for its change log).
-    keep_instances = True
+
+    class Meta:
+        # The rows a file names, read in one query rather than one per row.
+        instance_loader_class = CachedInstanceLoader
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -461,29 +348,28 @@ class ResQResource(resources.ModelResource):
         self.file_name = ""
         #: Per key column, the row number where each value was first seen.
         self.seen_keys: dict[str, dict[str, int]] = {column: {} for column in self.key_columns}
-        self.written = False
 
     @classmethod
     def get_result_class(cls) -> type[ImportResult]:
-        return ImportResult if cls.keep_instances else PreviewResult
+        return ImportResult
 
     @classmethod
     def get_diff_class(cls) -> type[Diff]:
         return PlainDiff
 
     def get_user_visible_fields(self) -> list[Field]:
-        return [field for field in self.get_import_fields() if not field.readonly]
+        # What the import page lists: the columns a file needs.
+        return [Field(column_name=name) for name in self.required_columns]
 
     def export_field(self, field: Field, instance: Any, **kwargs: Any) -> Any:
         # Names come from people: one starting "=" must reach a spreadsheet as text.
         return formula_safe(super().export_field(field, instance, **kwargs))
 
     def line(self, row_number: int) -> int | None:
-        if isinstance(self.dataset, UploadedRows):
-            return self.dataset.line(row_number)
-        return row_number + 1
-
-    # -- before the rows --
+        numbers = getattr(self.dataset, "line_numbers", None)
+        if numbers is None:
+            return row_number + 1
+        return numbers[row_number - 1] if 0 < row_number <= len(numbers) else None
 
     def before_import(self, dataset: Any, **kwargs: Any) -> None:
         self.dataset = dataset
@@ -507,13 +393,6 @@ class ResQResource(resources.ModelResource):
         if not missing and not unexpected:
             dataset.headers = headers
             return None
-        for other in self.alternatives:
-            wanted = {name.casefold() for name in other.required_columns}
-            if wanted <= {name.casefold() for name in headers}:
-                return (
-                    f"This file has the columns of “{other.get_display_name()}”, not of "
-                    f"“{self.get_display_name()}”: choose that layout and upload it again."
-                )
         parts = []
         if missing:
             parts.append(f"missing {_names(missing)}")
@@ -524,51 +403,41 @@ class ResQResource(resources.ModelResource):
             f"Its header line is: {','.join(self.required_columns)}"
         )
 
-    # -- each row --
-
-    def before_import_row(self, row: dict[str, Any], **kwargs: Any) -> None:
-        number = kwargs["row_number"]
-        if isinstance(self.dataset, UploadedRows) and number in self.dataset.row_problems:
-            raise ValidationError(self.dataset.row_problems[number])
+    def row_problem(self, row: dict[str, Any], number: int) -> dict[str, list[str]] | None:
+        """Why a row cannot be read: more values than columns, or a key already on an
+        earlier line."""
+        problems = getattr(self.dataset, "row_problems", {})
+        if number in problems:
+            return {NON_FIELD_ERRORS: [problems[number]]}
         for column in self.key_columns:
             value = str(row.get(column) or "").strip()
             if not value:
                 continue
             first = self.seen_keys[column].setdefault(value.casefold(), number)
             if first != number:
-                raise ValidationError(
-                    {
-                        column: f"“{value}” is already on line {self.line(first)}: each "
+                return {
+                    column: [
+                        f"“{value}” is already on line {self.line(first)}: each "
                         f"{column} may appear only once in a file."
-                    }
-                )
+                    ]
+                }
+        return None
 
-    def import_row(self, row: Any, instance_loader: Any, **kwargs: Any) -> RowResult:
-        if not self.keep_instances:
-            # The admin keeps every imported instance for its log; visits record their
-            # import in their own history instead, and 100,000 kept instances would be
-            # most of the memory a large import takes.
-            kwargs.pop("retain_instance_in_row_result", None)
-        return super().import_row(row, instance_loader, **kwargs)
+    def before_import_row(self, row: dict[str, Any], **kwargs: Any) -> None:
+        problem = self.row_problem(row, kwargs["row_number"])
+        if problem:
+            raise ValidationError(problem)
 
-    # -- after the rows --
-
-    def after_import(self, dataset: Any, result: Any, **kwargs: Any) -> None:
-        # No super(): ModelResource resets the table's id sequence there, which only
-        # matters when a file sets ids, and none of ours do.
-        if isinstance(result, ImportResult):
-            result.source_headers = list(dataset.headers or [])
-            if isinstance(dataset, UploadedRows):
-                result.notes.extend(dataset.notices)
-            self.add_notes(result)
+    def after_import(self, dataset: Any, result: ImportResult, **kwargs: Any) -> None:
+        # No super(): ModelResource resets the table's id sequence there to the highest
+        # id this transaction sees, which could set it back under a desk's insert not
+        # yet committed; none of ResQ's files sets ids.
+        result.source_headers = list(dataset.headers or [])
+        result.notes.extend(getattr(dataset, "notices", []))
+        self.add_notes(result)
         for problem in (*result.invalid_rows, *result.error_rows):
             problem.line = self.line(problem.number)
-        totals = result.totals
-        if (
-            self.written
-            or totals[RowResult.IMPORT_TYPE_NEW]
-            or totals[RowResult.IMPORT_TYPE_UPDATE]
-        ):
+        if result.totals[RowResult.IMPORT_TYPE_NEW] or result.totals[RowResult.IMPORT_TYPE_UPDATE]:
             # Team rows before the board, the order every writer keeps: PostgreSQL
             # checks the new rows' teams when this transaction commits, holding the
             # board by then, while a start on the desk holds its team and waits for the
@@ -585,46 +454,26 @@ def _names(names: list[str]) -> str:
     return ", ".join(f"“{name}”" for name in names)
 
 
-# --- ResQ's own visits ------------------------------------------------------------------------
+def _lines(lines: list[int | None], shown: int = 20) -> str:
+    listed = ", ".join(str(line) for line in lines[:shown])
+    if len(lines) > shown:
+        listed += f" and {len(lines) - shown} more"
+    return ngettext("line %(lines)s", "lines %(lines)s", len(lines)) % {"lines": listed}
 
 
-def _choice(choices: Any, text: str) -> str:
-    key = match_key(text)
-    for value, label in choices.choices:
-        if key in (match_key(value), match_key(str(label))):
-            return value
-    allowed = ", ".join(value for value, _ in choices.choices)
-    raise ValidationError(f"“{text}” is not one of: {allowed}.")
-
-
-#: The columns of ResQ's own visit CSV that a manager may correct (admin's visit form
-#: offers the same); who did what on the desk stays as recorded.
-CORRECTABLE = (
-    "student_name",
-    "student_number",
-    "unit_code",
-    "team",
-    "enquiry_type",
-    "status",
-    "outcome",
-    "arrived_at",
-    "started_at",
-    "ended_at",
-)
+# --- visits -------------------------------------------------------------------------------
 
 
 class VisitResource(ResQResource):
-    """ResQ's visits as the visit list exports them. Re-importing the file corrects the
-    visits it names, matched on ResQ's id; rows that did not change are left alone, so
-    an unchanged file writes nothing. It adds no visits: they come from the desk, or
-    from the old system's layout."""
+    """ResQ's visits as the visit list exports them, times in the service's time zone.
+    Not imported: a visit is corrected in its admin form."""
 
     id = Field("id", "id", widgets.IntegerWidget())
     student_name = Field("student_name", "student_name")
     student_number = Field("student_number", "student_number")
     unit_code = Field("unit_code", "unit_code")
-    team = Field("team", "team", NameWidget())
-    enquiry_type = Field("enquiry_type", "enquiry_type", NameWidget())
+    team = Field("team__name", "team")
+    enquiry_type = Field("enquiry_type__name", "enquiry_type")
     status = Field("status", "status")
     outcome = Field("outcome", "outcome")
     arrived_at = Field("arrived_at", "arrived_at", LocalTimeWidget())
@@ -632,296 +481,33 @@ class VisitResource(ResQResource):
     ended_at = Field("ended_at", "ended_at", LocalTimeWidget())
     source_ref = Field("source_ref", "source_ref", readonly=True)
 
-    CORRECTABLE = CORRECTABLE
-    required_columns = ("id", *CORRECTABLE)
-    optional_columns = ("source_ref",)
-    key_columns = ("id",)
-    instance_key_attribute = "pk"
-    keep_instances = False
-
     class Meta:
         model = Visit
-        name = "ResQ visits (CSV, as exported)"
-        fields = ("id", *CORRECTABLE, "source_ref")
-        import_id_fields = ("id",)
-        instance_loader_class = KeyedLoader
-        use_bulk = True
-        batch_size = BULK_BATCH
-        skip_diff = True
-        report_skipped = False
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.lookups: Lookups | None = None
-        self.changes: dict[int, dict[str, tuple[Any, Any]]] = {}
-        self.current: Visit | None = None
-        self.previewed = 0
-
-    def get_queryset(self) -> QuerySet[Visit]:
-        return Visit.objects.select_related("team", "enquiry_type")
+        name = "ResQ visits (CSV)"
+        fields = ("id", *Visit.CORRECTABLE, "source_ref")
 
     def filter_export(self, queryset: QuerySet[Visit], **kwargs: Any) -> QuerySet[Visit]:
         return queryset.select_related("team", "enquiry_type")
 
-    def instance_key(self, row: dict[str, Any]) -> int | None:
-        text = str(row.get("id") or "").strip()
-        return int(text) if text.isascii() and text.isdigit() else None
-
-    def get_diff_headers(self) -> list[str]:
-        return ["Visit", "Student Name", "Arrived (local)", "Corrections"]
-
-    def before_import(self, dataset: Any, **kwargs: Any) -> None:
-        super().before_import(dataset, **kwargs)
-        self.lookups = Lookups.load()
-
-    def import_instance(self, instance: Visit, row: dict[str, Any], **kwargs: Any) -> None:
-        self.current = instance
-        if instance.pk is None:
-            text = str(row.get("id") or "").strip()
-            raise ValidationError(
-                {
-                    "id": f"There is no visit {text} in ResQ. This layout corrects visits "
-                    "that exist (export them first); the old system's visits come in "
-                    "with its own layout."
-                    if text
-                    else "Every row needs the id of the visit it corrects."
-                }
-            )
-        incoming, errors = self._read(row)
-        changes = {
-            name: (getattr(instance, name), value)
-            for name, value in incoming.items()
-            if name not in errors and getattr(instance, name) != value
-        }
-        self._check_desk_rules(changes, errors)
-        if errors:
-            raise ValidationError(errors)
-        if not changes:
-            return
-        if instance.status in OPEN_STATUSES or incoming["status"] in OPEN_STATUSES:
-            raise ValidationError(
-                f"Visit {instance.pk} ({instance.student_name}) is "
-                f"{Visit.Status(instance.status).label.lower()} in ResQ and this row would "
-                f"change {_names(list(changes))}. A visit that is, or would be, waiting or in "
-                "a session is changed on the desk. If the file is older than the desk's "
-                "record, export again."
-            )
-        for name, (_, value) in changes.items():
-            setattr(instance, name, value)
-        # Who started or ended a session belongs with its time: clearing one clears both.
-        for time, actor in (("started_at", "started_by"), ("ended_at", "ended_by")):
-            if time in changes and getattr(instance, time) is None:
-                setattr(instance, actor, None)
-        self._check_state(instance)
-        self.changes[instance.pk] = changes
-
-    def _read(self, row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
-        assert self.lookups is not None  # noqa: S101 - set by before_import
-        incoming: dict[str, Any] = {}
-        errors: dict[str, list[str]] = {}
-        text = {
-            name: formula_unescaped(str(row.get(name) or "").strip()) for name in self.CORRECTABLE
-        }
-
-        incoming["student_name"] = unicodedata.normalize(
-            "NFC", " ".join(text["student_name"].split())
-        )
-        number, _ = restore_student_number(text["student_number"], self.lookups.number_pattern)
-        incoming["student_number"] = number or re.sub(r"\s+", "", text["student_number"])
-        incoming["unit_code"] = re.sub(r"\s+", "", text["unit_code"]).upper()
-
-        team = self.lookups.teams.get(match_key(text["team"]))
-        if team is None:
-            errors["team"] = [f"“{text['team']}” is not a team ({self.lookups.team_names})."]
-        incoming["team"] = team
-        enquiry_type = self.lookups.enquiry_types.get(match_key(text["enquiry_type"]))
-        if enquiry_type is None:
-            errors["enquiry_type"] = [f"“{text['enquiry_type']}” is not an enquiry type in ResQ."]
-        incoming["enquiry_type"] = enquiry_type
-
-        for name, choices in (("status", Visit.Status), ("outcome", Visit.Outcome)):
-            if name == "outcome" and not text[name]:
-                incoming[name] = ""
-                continue
-            try:
-                incoming[name] = _choice(choices, text[name])
-            except ValidationError as error:
-                errors[name] = error.messages
-        for name in ("arrived_at", "started_at", "ended_at"):
-            try:
-                incoming[name] = parse_local_time(text[name])
-            except ValueError as error:
-                errors[name] = [str(error)]
-        if incoming.get("arrived_at") is None and "arrived_at" not in errors:
-            errors["arrived_at"] = ["Every visit has the time the student arrived."]
-        return incoming, errors
-
-    @staticmethod
-    def _check_desk_rules(
-        changes: dict[str, tuple[Any, Any]], errors: dict[str, list[str]]
-    ) -> None:
-        """The desk's checks, for the values this file changes (a record that predates a
-        rule is not refused for a value nobody touched)."""
-        if "student_name" in changes:
-            name = changes["student_name"][1]
-            if not is_plausible_name(name) or len(name) > 100:
-                errors["student_name"] = [
-                    f"“{name}”: Student Name can hold letters, spaces, hyphens and "
-                    "apostrophes only."
-                ]
-        if "student_number" in changes:
-            try:
-                clean_student_number(changes["student_number"][1])
-            except ValidationError as error:
-                errors["student_number"] = [
-                    f"“{changes['student_number'][1]}”: {error.messages[0]}"
-                ]
-        if "unit_code" in changes:
-            code = changes["unit_code"][1]
-            if code and not UNIT_CODE_RE.fullmatch(code):
-                errors["unit_code"] = [f"“{code}” is not a Unit Code like CITS3200 (or empty)."]
-        # Admin's visit form refuses the same: the desk would show a visit as ended at a
-        # time still to come.
-        new_values = {name: new for name, (_, new) in changes.items()}
-        for name, message in Visit.future_time_problems(new_values).items():
-            errors[name] = [message]
-
-    @staticmethod
-    def _check_state(visit: Visit) -> None:
-        # Imported here: the admin module imports this one for its import buttons.
-        from .admin import visit_state_problems
-
-        problems = visit_state_problems(visit)
-        arrived, started, ended = visit.arrived_at, visit.started_at, visit.ended_at
-        if started and started < arrived:
-            problems["started_at"] = "A session cannot start before the student arrived."
-        if ended and ended < (started or arrived):
-            problems["ended_at"] = "A visit cannot end before it started."
-        if problems:
-            status = Visit.Status(visit.status).label
-            problems.setdefault(
-                "status",
-                f"A visit with the status “{status}” needs the outcome and times to match.",
-            )
-            raise ValidationError(problems)
-
-    def skip_row(
-        self, instance: Visit, original: Any, row: Any, import_validation_errors: Any = None
-    ) -> bool:
-        return not import_validation_errors and instance.pk not in self.changes
-
-    def after_import_row(self, row: Any, row_result: RowResult, **kwargs: Any) -> None:
-        visit = self.current
-        if row_result.is_update() and visit is not None and self.previewed < PREVIEW_ROWS:
-            self.previewed += 1
-            corrections = "; ".join(
-                f"{name}: {_shown(old) or '—'} → {_shown(new) or '—'}"
-                for name, (old, new) in self.changes[visit.pk].items()
-            )
-            row_result.diff = [
-                str(visit.pk),
-                visit.student_name,
-                local_time(visit.arrived_at),
-                corrections,
-            ]
-
-    def bulk_update(
-        self,
-        using_transactions: bool,
-        dry_run: bool,
-        raise_errors: bool,
-        batch_size: int | None = None,
-        result: Any = None,
-    ) -> None:
-        visits, self.update_instances = list(self.update_instances), []
-        if not visits:
-            return
-        events = [
-            VisitEvent(
-                visit=visit,
-                action=VisitEvent.Action.CORRECTED,
-                from_status=self.changes[visit.pk].get("status", (visit.status,))[0],
-                to_status=visit.status,
-                by_id=self.user_id,
-                detail={
-                    name: [_plain(old), _plain(new)]
-                    for name, (old, new) in self.changes[visit.pk].items()
-                },
-            )
-            for visit in visits
-        ]
-        fields = [*self.CORRECTABLE, "started_by", "ended_by"]
-        try:
-            # Its own savepoint: a failure must leave the import's transaction usable
-            # so that the manager gets a message rather than an error page.
-            with transaction.atomic():
-                Visit.objects.bulk_update(visits, fields, batch_size=UPDATE_BATCH)
-                VisitEvent.objects.bulk_create(events, batch_size=BULK_BATCH)
-        except DatabaseError as error:
-            self.handle_import_error(
-                result,
-                ImportFileError(
-                    f"The database refused the corrections ({error}), so nothing was imported."
-                ),
-                raise_errors,
-            )
-        else:
-            self.written = True
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return getattr(value, "pk", value)
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, datetime):
-        return local_time(value)
-    return "" if value is None else str(value)
-
-
-# --- the old system's visits -----------------------------------------------------------------
-
 
 class LegacyVisitResource(ResQResource):
-    """The old system's CSV export, as it is (see `import_legacy`). A visit it brought
-    across before (same old id) is left as ResQ has it now: importing the file again
-    adds nothing, and does not undo corrections made in ResQ since."""
+    """The old system's CSV export, as it is (see `import_legacy`). Every row that can be
+    a visit comes in; the others are left out and listed. A visit brought across before
+    (same old id) is left as ResQ has it now: importing the file again adds nothing,
+    and does not undo corrections made in ResQ since."""
 
-    source_ref = Field("source_ref", "id")
-    student_name = Field("student_name", "studentName")
-    student_number = Field("student_number", "studentNumber")
-    unit_code = Field("unit_code", "unitCode")
-    enquiry_type = Field("enquiry_type", "enquiry", NameWidget())
-    team = Field("team", "queue", NameWidget())
-    status = Field("status", "status")
-    arrived_at = Field("arrived_at", "enterQueueTime", LocalTimeWidget())
-    started_at = Field("started_at", "changeSessionTime", LocalTimeWidget())
-    ended_at = Field("ended_at", "exitSessionTime", LocalTimeWidget())
+    # The id finds the visits an earlier import brought across; import_instance maps
+    # the rest of the row.
+    source_ref = Field("source_ref", "id", OldIdWidget())
 
     required_columns = import_legacy.COLUMNS
     key_columns = ("id",)
-    instance_key_attribute = "source_ref"
-    keep_instances = False
 
     class Meta:
         model = Visit
         name = "Old system (2021) CSV"
-        fields = (
-            "source_ref",
-            "student_name",
-            "student_number",
-            "unit_code",
-            "enquiry_type",
-            "team",
-            "status",
-            "arrived_at",
-            "started_at",
-            "ended_at",
-        )
+        fields = ("source_ref",)
         import_id_fields = ("source_ref",)
-        instance_loader_class = KeyedLoader
         use_bulk = True
         batch_size = BULK_BATCH
         skip_diff = True
@@ -930,18 +516,17 @@ class LegacyVisitResource(ResQResource):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.lookups: Lookups | None = None
-        self.current: tuple[Visit, import_legacy.LegacyVisit | None] | None = None
-        self.previewed = 0
+        self.refusal: dict[str, list[str]] | None = None
+        #: The row being imported: its visit, and what the mapping said about it.
+        self.current: tuple[Visit, import_legacy.LegacyVisit] | None = None
+        self.kept: list[tuple[int | None, str, str, str]] = []
+        self.left_out: list[tuple[int | None, list[str], tuple[str, ...]]] = []
+        #: Values cut to fit their column, whole, by source_ref: the "imported" event keeps them.
+        self.cut: dict[str, dict[str, str]] = {}
         self.unknown_enquiries: Counter[str] = Counter()
         self.padded_numbers: list[str] = []
-        self.dropped_unit_codes: Counter[str] = Counter()
         self.closed_stale = 0
-
-    def get_queryset(self) -> QuerySet[Visit]:
-        return Visit.objects.select_related("team")
-
-    def instance_key(self, row: dict[str, Any]) -> str | None:
-        return import_legacy.source_ref(str(row.get("id") or ""))
+        self.previewed = 0
 
     def get_diff_headers(self) -> list[str]:
         return [
@@ -959,37 +544,70 @@ class LegacyVisitResource(ResQResource):
             "Notes",
         ]
 
+    def header_problem(self, dataset: Any) -> str | None:
+        headers = {name.strip().casefold() for name in dataset.headers or []}
+        if {"id", *Visit.CORRECTABLE} <= headers:
+            return (
+                "This is ResQ's own visit export: ResQ imports only the old system's visits. "
+                "To correct a visit, open it in admin's list of visits and save the correction."
+            )
+        return super().header_problem(dataset)
+
     def before_import(self, dataset: Any, **kwargs: Any) -> None:
         super().before_import(dataset, **kwargs)
         self.lookups = Lookups.load()
 
+    def before_import_row(self, row: dict[str, Any], **kwargs: Any) -> None:
+        # A row of the old file that cannot be read is left out, not a reason to refuse
+        # the file: see import_instance.
+        self.refusal = self.row_problem(row, kwargs["row_number"])
+
     def import_instance(self, instance: Visit, row: dict[str, Any], **kwargs: Any) -> None:
-        if instance.pk is not None:
-            self.current = (instance, None)
+        line = self.line(kwargs["row_number"])
+        mapped = None
+        if self.refusal is None and instance.pk is None:
+            assert self.lookups is not None  # noqa: S101 - set by before_import
+            # A ValidationError here (ResQ has no "Other" enquiry type) refuses the file.
+            mapped = import_legacy.map_legacy_row(row, self.lookups)
+            self.refusal = mapped.refusals or None
+        if self.refusal is not None:
+            reasons = [
+                message if column == NON_FIELD_ERRORS else f"{column}: {message}"
+                for column, messages in self.refusal.items()
+                for message in messages
+            ]
+            self.left_out.append((line, reasons, tuple(row.values())))
             return
-        assert self.lookups is not None  # noqa: S101 - set by before_import
-        mapped = import_legacy.map_legacy_row(row, self.lookups)
+        if mapped is None:
+            return  # brought across by an earlier import: skip_row leaves it
+        self.current = (instance, mapped)
         for name, value in mapped.values.items():
             setattr(instance, name, value)
         instance.added_by_id = self.user_id
-        self.current = (instance, mapped)
+        self.kept += [(line, *kept) for kept in mapped.kept]
+        if mapped.cut:
+            self.cut[instance.source_ref] = mapped.cut
         if mapped.unknown_enquiry is not None:
             self.unknown_enquiries[mapped.unknown_enquiry] += 1
         if mapped.padded_number:
             self.padded_numbers.append(
                 f"{str(row.get('studentNumber')).strip()} → {instance.student_number}"
             )
-        if mapped.dropped_unit_code is not None:
-            self.dropped_unit_codes[mapped.dropped_unit_code] += 1
         self.closed_stale += mapped.closed_stale
 
     def skip_row(
         self, instance: Visit, original: Any, row: Any, import_validation_errors: Any = None
     ) -> bool:
-        return not import_validation_errors and instance.pk is not None
+        # Left out, or already brought across; a row ResQ is not ready for is refused.
+        return not import_validation_errors and (
+            self.refusal is not None or instance.pk is not None
+        )
 
     def after_import_row(self, row: Any, row_result: RowResult, **kwargs: Any) -> None:
-        if not row_result.is_new() or self.current is None or self.previewed >= PREVIEW_ROWS:
+        # Visits record their import in their own history and admin logs the file in
+        # one line: thousands of kept instances would only take memory.
+        row_result.instance = None
+        if not row_result.is_new() or self.previewed >= PREVIEW_ROWS:
             return
         self.previewed += 1
         visit, mapped = self.current
@@ -1005,7 +623,7 @@ class LegacyVisitResource(ResQResource):
             local_time(visit.arrived_at),
             local_time(visit.started_at),
             local_time(visit.ended_at),
-            " ".join(mapped.notes) if mapped else "",
+            " ".join(mapped.notes),
         ]
 
     def bulk_create(
@@ -1016,18 +634,18 @@ class LegacyVisitResource(ResQResource):
         batch_size: int | None = None,
         result: Any = None,
     ) -> None:
-        visits, self.create_instances = list(self.create_instances), []
+        visits, self.create_instances = self.create_instances, []
         if not visits:
             return
         try:
-            # Its own savepoint: a failure (another import of the same file committing
+            # Its own savepoint: a refusal (another import of the same file committing
             # first, say) must leave the transaction usable for the message.
             with transaction.atomic():
                 Visit.objects.bulk_create(visits, batch_size=batch_size)
                 if not dry_run:
                     # The visits go in on the dry run too, so that the database's
                     # constraints check the preview; their events can hold nothing
-                    # it could refuse, and would cost a third of its time.
+                    # it could refuse.
                     VisitEvent.objects.bulk_create(
                         [
                             VisitEvent(
@@ -1036,7 +654,11 @@ class LegacyVisitResource(ResQResource):
                                 from_status="",
                                 to_status=visit.status,
                                 by_id=self.user_id,
-                                detail={"source_ref": visit.source_ref, "file": self.file_name},
+                                detail={
+                                    "source_ref": visit.source_ref,
+                                    "file": self.file_name,
+                                    **self.cut.get(visit.source_ref, {}),
+                                },
                             )
                             for visit in visits
                         ],
@@ -1053,21 +675,20 @@ class LegacyVisitResource(ResQResource):
                 ),
                 raise_errors,
             )
-        else:
-            self.written = True
 
     def add_notes(self, result: ImportResult) -> None:
-        skipped = result.unchanged
-        if skipped:
-            result.notes.append(
-                ngettext(
-                    "%(count)d visit already brought across by an earlier import: "
-                    "left as ResQ has it.",
-                    "%(count)d visits already brought across by an earlier import: "
-                    "left as ResQ has them.",
-                    skipped,
-                )
-                % {"count": skipped}
+        result.kept, result.left_out = self.kept, self.left_out
+        notes = result.notes
+        if already := result.totals[RowResult.IMPORT_TYPE_SKIP] - len(self.left_out):
+            notes.append(f"Brought across by an earlier import, left as ResQ has them: {already}.")
+        if self.left_out:
+            lines = _lines([line for line, _, _ in self.left_out])
+            notes.append(f"Rows that cannot be a visit, left out: {len(self.left_out)} ({lines}).")
+        if self.kept:
+            lines = _lines(sorted({line for line, *_ in self.kept}))
+            notes.append(
+                "Names, student numbers and unit codes the desk would refuse today, kept as "
+                f"written: {len(self.kept)} ({lines})."
             )
         if self.unknown_enquiries:
             result.unknown_enquiries = [
@@ -1075,52 +696,21 @@ class LegacyVisitResource(ResQResource):
             ]
             listed = ", ".join(f"“{text}” ({n})" for text, n in result.unknown_enquiries[:10])
             more = len(result.unknown_enquiries) - 10
-            result.notes.append(
+            notes.append(
                 f"Not a known enquiry type, so filed under “{import_legacy.OTHER}”: {listed}"
                 + (f" and {more} more." if more > 0 else ".")
             )
         if self.padded_numbers:
-            count = len(self.padded_numbers)
-            examples = ", ".join(self.padded_numbers[:3])
-            result.notes.append(
-                ngettext(
-                    "Leading zeros restored to %(count)d student number that a spreadsheet "
-                    "had dropped (e.g. %(examples)s).",
-                    "Leading zeros restored to %(count)d student numbers that a spreadsheet "
-                    "had dropped (e.g. %(examples)s).",
-                    count,
-                )
-                % {"count": count, "examples": examples}
-            )
-        if self.dropped_unit_codes:
-            codes = self.dropped_unit_codes
-            listed = ", ".join(f"“{code}” ({n})" for code, n in codes.most_common(10))
-            count = sum(codes.values())
-            result.notes.append(
-                ngettext(
-                    "%(count)d unit code not like CITS3200 left empty: %(listed)s.",
-                    "%(count)d unit codes not like CITS3200 left empty: %(listed)s.",
-                    count,
-                )
-                % {"count": count, "listed": listed}
+            notes.append(
+                "Student numbers whose leading zeros a spreadsheet had dropped, restored: "
+                f"{len(self.padded_numbers)} (e.g. {', '.join(self.padded_numbers[:3])})."
             )
         if self.closed_stale:
-            result.notes.append(
-                ngettext(
-                    "%(count)d visit still “In Queue” or “In Session” in the old system "
-                    "closed as out of time, ended at the last time it recorded for it: "
-                    "nobody from 2021 is waiting today.",
-                    "%(count)d visits still “In Queue” or “In Session” in the old system "
-                    "closed as out of time, ended at the last time it recorded for them: "
-                    "nobody from 2021 is waiting today.",
-                    self.closed_stale,
-                )
-                % {"count": self.closed_stale}
+            notes.append(
+                "Visits still “In Queue” or “In Session” in the old system, closed as out of "
+                "time at the last time it recorded for them (nobody from 2021 is waiting "
+                f"today): {self.closed_stale}."
             )
-
-
-VisitResource.alternatives = (LegacyVisitResource,)
-LegacyVisitResource.alternatives = (VisitResource,)
 
 
 # --- teams and enquiry types ---------------------------------------------------------------
@@ -1157,7 +747,6 @@ class TeamResource(ResQResource):
         import_id_fields = ("slug",)
         clean_model_instances = True
         skip_unchanged = True
-        report_skipped = True
 
     def import_instance(self, instance: Team, row: dict[str, Any], **kwargs: Any) -> None:
         was_active = instance.is_active if instance.pk else None
@@ -1175,18 +764,9 @@ class TeamResource(ResQResource):
                 "value, leave it empty or remove the column."
             )
         if was_active and instance.is_active is False and "is_active" not in errors:
-            busy = Visit.objects.active().filter(team_id=instance.pk).count()
-            if busy:
-                errors["is_active"] = [
-                    ngettext(
-                        "%(team)s has %(count)d student waiting or in a session. "
-                        "Deactivate it once they have been seen or the queue is closed.",
-                        "%(team)s has %(count)d students waiting or in a session. "
-                        "Deactivate it once they have been seen or the queue is closed.",
-                        busy,
-                    )
-                    % {"team": instance.name, "count": busy}
-                ]
+            problem = instance.deactivation_problem()
+            if problem:
+                errors["is_active"] = [problem]
         if errors:
             raise ValidationError(errors)
 
@@ -1208,7 +788,6 @@ class EnquiryTypeResource(ResQResource):
         import_id_fields = ("name",)
         clean_model_instances = True
         skip_unchanged = True
-        report_skipped = True
 
     def before_import(self, dataset: Any, **kwargs: Any) -> None:
         super().before_import(dataset, **kwargs)

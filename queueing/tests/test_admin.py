@@ -9,9 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.tests.helpers import pass_two_factor
-from queueing.admin import visit_state_problems
 from queueing.models import Board, EnquiryType, StaffingChange, Team, Visit, VisitEvent
-from queueing.tests.factories import EnquiryTypeFactory, TeamFactory, VisitFactory
+from queueing.tests.factories import EnquiryTypeFactory, TeamFactory, VisitFactory, db_state
 
 pytestmark = pytest.mark.django_db
 
@@ -377,6 +376,55 @@ def test_it_refuses_times_out_of_order(manager_client):
     assert visit.status == "waiting"
 
 
+@pytest.mark.parametrize(
+    ("field", "typed", "error"),
+    [
+        (
+            "student_name",
+            "=1+1",
+            "Student Name can hold letters, spaces, hyphens and apostrophes only.",
+        ),
+        ("student_number", "1234", "Enter the Student Number as 8 digits, e.g. 21234567."),
+        ("unit_code", "CITS３２００", "Enter a Unit Code like CITS3200, or leave it empty."),
+    ],
+)
+def test_it_holds_a_correction_to_the_desks_rules_for_student_details(
+    manager_client, field, typed, error
+):
+    visit = VisitFactory()
+    data = edit_form(manager_client, visit)
+    data[field] = typed
+    before = db_state()
+
+    response = manager_client.post(change_url(visit), data)
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors[field] == [error]
+    assert db_state() == before
+
+
+def test_it_corrects_an_imported_visit_without_rewriting_what_was_kept_as_written(
+    manager_client,
+):
+    # The old system's import keeps names, numbers and unit codes the desk refuses.
+    visit = VisitFactory(student_name="+61 trick", student_number="=A1+1", unit_code="cits 32")
+    data = edit_form(manager_client, visit)
+    data["enquiry_type"] = EnquiryType.objects.exclude(pk=visit.enquiry_type_id).first().pk
+
+    response = manager_client.post(change_url(visit), data)
+
+    assert response.status_code == 302
+    visit.refresh_from_db()
+    kept = (visit.student_name, visit.student_number, visit.unit_code)
+    assert (visit.enquiry_type_id, kept) == (
+        data["enquiry_type"],
+        ("+61 trick", "=A1+1", "cits 32"),
+    )
+    data = edit_form(manager_client, visit) | {"student_name": "=2+2"}
+    errors = manager_client.post(change_url(visit), data).context["adminform"].form.errors
+    assert list(errors) == ["student_name"]
+
+
 def test_it_refuses_a_session_beyond_the_teams_staff(manager_client):
     Team.objects.filter(slug="studysmarter").update(available_staff=0)
     visit = VisitFactory(arrived_at=timezone.now() - timedelta(minutes=10))
@@ -428,7 +476,7 @@ def test_it_explains_exactly_what_the_database_constraint_refuses():
             allowed = True
         except ValidationError:
             allowed = False
-        assert allowed == (not visit_state_problems(visit)), (status, started, ended, outcome)
+        assert allowed == (not visit.state_problems()), (status, started, ended, outcome)
 
 
 def test_it_bumps_the_board_when_a_visit_is_deleted(manager_client, board):

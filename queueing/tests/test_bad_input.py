@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
@@ -370,6 +371,22 @@ def test_it_refuses_null_characters(leader_client, form_data, htmx):
 
     assert_form_refused(response, htmx=htmx, errors=["Null characters are not allowed."])
     assert db_state() == before
+
+
+def test_it_keeps_the_rules_for_student_details_on_the_visit_itself(leader):
+    """Every form that writes a visit, the desk's and admin's, reaches them there."""
+    visit = VisitFactory.build(
+        student_name="=1+1", student_number="２１２３４５６７", unit_code="!!!", added_by=leader
+    )
+
+    with pytest.raises(ValidationError) as refused:
+        visit.full_clean()
+
+    assert refused.value.message_dict == {
+        "student_name": [NAME_FORMAT],
+        "student_number": [NUMBER_FORMAT],
+        "unit_code": [UNIT_CODE_FORMAT],
+    }
 
 
 # --- duplicates -------------------------------------------------------------------

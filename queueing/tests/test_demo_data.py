@@ -12,8 +12,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from queueing.forms import UNIT_CODE_RE, is_plausible_name
 from queueing.models import Board, StaffingChange, Team, Visit, VisitEvent
+from queueing.validators import UNIT_CODE_RE, is_plausible_name
 
 pytestmark = pytest.mark.django_db
 

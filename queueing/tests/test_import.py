@@ -13,13 +13,17 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from import_export.instance_loaders import CachedInstanceLoader
 
 from accounts.tests.helpers import pass_two_factor
 from queueing.models import Board, EnquiryType, Team, Visit, VisitEvent
 from queueing.tests.factories import EnquiryTypeFactory, VisitFactory, db_state
 from reporting.metrics import Filter, visits_per_day
+from resq.tests.test_xss import assert_csv_safe, assert_inert
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +33,6 @@ HEADER = (
     "id,studentName,studentNumber,unitCode,enquiry,queue,status,"
     "enterQueueTime,changeSessionTime,exitSessionTime"
 )
-RESQ, OLD_SYSTEM = "0", "1"  # the visit list's layouts, in the order admin offers them
 
 
 def sample_text() -> str:
@@ -60,11 +63,11 @@ def old_file(*rows: str) -> bytes:
     return "\r\n".join([HEADER, *rows, ""]).encode()
 
 
-def upload(client, model: str, content: bytes, *, layout: str = "0", name: str = "file.csv"):
+def upload(client, model: str, content: bytes, *, name: str = "file.csv"):
     return client.post(
         reverse(f"admin:queueing_{model}_import"),
         {
-            "resource": layout,
+            "resource": "0",
             "format": "0",
             "import_file": SimpleUploadedFile(name, content, content_type="text/csv"),
         },
@@ -78,8 +81,8 @@ def confirm(client, model: str, preview):
     )
 
 
-def import_file(client, model: str, content: bytes, *, layout: str = "0"):
-    return confirm(client, model, upload(client, model, content, layout=layout))
+def import_file(client, model: str, content: bytes):
+    return confirm(client, model, upload(client, model, content))
 
 
 def export(client, model: str) -> bytes:
@@ -100,10 +103,25 @@ def problems(response) -> str:
     return page_text(response)
 
 
+def left_out(response) -> dict[int, str]:
+    """The preview's rows left out, by line: why, as one text."""
+    assert "confirm_form" in response.context, page_text(response)
+    return {line: " ".join(reasons) for line, reasons, _ in response.context["result"].left_out}
+
+
 @pytest.fixture
 def board():
     Board.objects.get_or_create(pk=1)
     return Board.current_version
+
+
+@pytest.fixture
+def exporting_manager(manager):
+    """A manager who also holds the permission to export visits (names and numbers)."""
+    manager.user_permissions.add(
+        Permission.objects.get(content_type__app_label="queueing", codename="export_visits")
+    )
+    return manager
 
 
 def visit(ref: str) -> Visit:
@@ -119,20 +137,22 @@ def utc(*args: int) -> datetime:
 
 def test_it_previews_the_old_systems_file_without_writing_anything(manager_client, board):
     before, version = db_state(), board()
-    response = upload(manager_client, "visit", SAMPLE.read_bytes(), layout=OLD_SYSTEM)
+    response = upload(manager_client, "visit", SAMPLE.read_bytes())
     assert response.status_code == 200
     result = response.context["result"]
     assert not result.has_errors() and not result.has_validation_errors()
     assert result.totals["new"] == 20
+    assert (result.kept, result.left_out) == ([], [])
     text = page_text(response)
     assert "Preview: nothing has been imported yet" in text
     assert "Enquiries not recognised: filed under “Other”" in text
     assert result.unknown_enquiries == [("maths help", 2), ("stats", 1)]
-    assert "Leading zeros restored to 2 student numbers" in text
-    assert "1234567 → 01234567" in text
     assert (
-        "3 visits still “In Queue” or “In Session” in the old system closed as out of time" in text
+        "Student numbers whose leading zeros a spreadsheet had dropped, restored: 2 "
+        "(e.g. 1234567 → 01234567, 2345678 → 02345678)." in text
     )
+    assert "closed as out of time at the last time it recorded for them" in text
+    assert "(nobody from 2021 is waiting today): 3." in text
     # The rows as ResQ will store them, times in Perth.
     assert "Zoë Ng" in text and "Mon 18 Oct 2021, 10:05" in text
     assert "Wed 20 Oct 2021, 01:30" in text  # 17:30 UTC on the 19th
@@ -142,7 +162,7 @@ def test_it_previews_the_old_systems_file_without_writing_anything(manager_clien
 
 def test_it_imports_the_old_systems_file_when_confirmed(manager_client, manager, board):
     version = board()
-    response = import_file(manager_client, "visit", SAMPLE.read_bytes(), layout=OLD_SYSTEM)
+    response = import_file(manager_client, "visit", SAMPLE.read_bytes())
     assert response.status_code == 302
     assert response["Location"] == reverse("admin:queueing_visit_changelist")
     assert Visit.objects.count() == 20
@@ -203,7 +223,7 @@ def test_it_imports_the_old_systems_file_when_confirmed(manager_client, manager,
 
 
 def test_it_shows_the_import_in_the_visits_history(manager_client):
-    import_file(manager_client, "visit", SAMPLE.read_bytes(), layout=OLD_SYSTEM)
+    import_file(manager_client, "visit", SAMPLE.read_bytes())
     page = manager_client.get(reverse("admin:queueing_visit_change", args=[visit("101").pk]))
     assert page.status_code == 200
     text = page_text(page)
@@ -211,12 +231,12 @@ def test_it_shows_the_import_in_the_visits_history(manager_client):
 
 
 def test_it_adds_nothing_when_the_same_file_comes_again(manager_client, board):
-    import_file(manager_client, "visit", SAMPLE.read_bytes(), layout=OLD_SYSTEM)
+    import_file(manager_client, "visit", SAMPLE.read_bytes())
     before, version = db_state(), board()
-    preview = upload(manager_client, "visit", SAMPLE.read_bytes(), layout=OLD_SYSTEM)
+    preview = upload(manager_client, "visit", SAMPLE.read_bytes())
     result = preview.context["result"]
     assert (result.totals["new"], result.totals["skip"]) == (0, 20)
-    assert "20 visits already brought across by an earlier import" in page_text(preview)
+    assert "Brought across by an earlier import, left as ResQ has them: 20." in page_text(preview)
     response = confirm(manager_client, "visit", preview)
     assert response.status_code == 302
     assert db_state() == before
@@ -224,18 +244,18 @@ def test_it_adds_nothing_when_the_same_file_comes_again(manager_client, board):
 
 
 def test_it_keeps_corrections_made_since_the_first_import(manager_client):
-    import_file(manager_client, "visit", SAMPLE.read_bytes(), layout=OLD_SYSTEM)
+    import_file(manager_client, "visit", SAMPLE.read_bytes())
     Visit.objects.filter(source_ref="legacy:101").update(student_name="Zoë Ng-Smith")
     extra = old_row(id="121", studentName="Kai Moore", studentNumber="24000001")
     again = sample_text().rstrip("\r\n") + "\r\n" + extra + "\r\n"
-    import_file(manager_client, "visit", again.encode(), layout=OLD_SYSTEM)
+    import_file(manager_client, "visit", again.encode())
     assert Visit.objects.count() == 21
     assert visit("101").student_name == "Zoë Ng-Smith"
     assert visit("121").student_name == "Kai Moore"
 
 
 def test_it_counts_imported_visits_on_their_local_days(manager_client):
-    import_file(manager_client, "visit", SAMPLE.read_bytes(), layout=OLD_SYSTEM)
+    import_file(manager_client, "visit", SAMPLE.read_bytes())
     days = visits_per_day(Filter(date(2021, 10, 17), date(2021, 10, 22)))
     counts = {row["day"]: (row["total"], row["served"], row["removed"]) for row in days}
     assert counts == {
@@ -250,25 +270,182 @@ def test_it_counts_imported_visits_on_their_local_days(manager_client):
     assert not any(row["open"] for row in days)
 
 
-# --- a row that fails ------------------------------------------------------------------------
+# --- what the old system accepted and today's desk would not ------------------------------------
+
+#: Values the old desk took and today's would refuse, each on its own line of ODD_FILE.
+ODD_NAMES = ['=HYPERLINK("http://x","y")', "+61 trick", "@SUM(A1)", "-2+3", "Zoë " + "x" * 196]
+ODD_ROWS = [
+    # Quoted as a spreadsheet writes a value with commas or quotes in it.
+    *(
+        old_row(id=str(n), studentName='"' + name.replace('"', '""') + '"')
+        for n, name in enumerate(ODD_NAMES, start=1)
+    ),
+    old_row(id="6", unitCode="cits 3200 / 3201"),
+    old_row(id="7", studentNumber="=A1+1"),
+    old_row(id="8", studentName="<img src=x onerror=alert(1)>"),
+    old_row(id="9", enterQueueTime=""),  # no arrival time: not a visit
+    old_row(id="10", queue="Maths"),  # a team ResQ does not have: not a visit
+]
+ODD_FILE = old_file(*ODD_ROWS)
 
 
-def test_it_writes_nothing_when_one_row_fails_and_names_its_line(manager_client, board):
-    lines = sample_text().splitlines()
-    lines[7] = lines[7].replace("2021-10-19 03:40:00.000000", "19/10/2021 3:40")  # visit 107
-    before, version = db_state(), board()
-    response = upload(manager_client, "visit", "\r\n".join(lines).encode(), layout=OLD_SYSTEM)
-    text = problems(response)
-    assert "1 row of the file has a problem: nothing was imported" in text
-    assert "enterQueueTime: “19/10/2021 3:40” is not a time like 2021-10-19 02:05:07 (UTC)." in text
-    [invalid] = response.context["result"].invalid_rows
-    assert invalid.line == 8
+def test_it_keeps_what_the_desk_would_refuse_as_written_and_leaves_out_what_is_no_visit(
+    manager_client, exporting_manager, board
+):
+    version = board()
+    preview = upload(manager_client, "visit", ODD_FILE)
+
+    result = preview.context["result"]
+    assert (result.totals["new"], result.totals["skip"]) == (8, 2)
+    kept = {(line, column): (value, why) for line, column, value, why in result.kept}
+    assert {key: value for key, (value, _) in kept.items()} == {
+        **{(line, "studentName"): name for line, name in enumerate(ODD_NAMES, start=2)},
+        (7, "unitCode"): "cits 3200 / 3201",
+        (8, "studentNumber"): "=A1+1",
+        (9, "studentName"): "<img src=x onerror=alert(1)>",
+    }
+    assert "Student Name can hold letters" in kept[2, "studentName"][1]
+    assert "Enter a Unit Code like CITS3200" in kept[7, "unitCode"][1]
+    assert "Enter the Student Number as 8 digits" in kept[8, "studentNumber"][1]
+    # Longer than the column: stored cut to fit, and said so.
+    assert kept[6, "studentName"][1] == (
+        "Longer than ResQ keeps: stored as its first 100 characters (the visit's history "
+        "keeps it whole)."
+    )
+    assert "stored as its first 12 characters" in kept[7, "unitCode"][1]
+    assert left_out(preview) == {
+        10: "enterQueueTime: Every visit needs the time the student joined the queue.",
+        11: "queue: “Maths” is not a team in ResQ (Librarian, STUDYSmarter). Add the team in "
+        "admin, then import the file again: the visits already brought across are left alone.",
+    }
+    text = page_text(preview)
+    assert "Kept as written" in text and "Left out: rows that cannot be a visit" in text
+    assert "Rows that cannot be a visit, left out: 2 (lines 10, 11)." in text
+    assert (
+        "Names, student numbers and unit codes the desk would refuse today, kept as written: "
+        "8 (lines 2, 3, 4, 5, 6, 7, 8, 9)." in text
+    )
+    assert_inert(preview.text, shows=(ODD_NAMES[0], "<img src=x onerror=alert(1)>"))
+    assert not Visit.objects.exists()
+
+    response = confirm(manager_client, "visit", preview)
+
+    assert response.status_code == 302
+    assert Visit.objects.count() == 8
+    assert board() == version + 1
+    for n, name in enumerate(ODD_NAMES[:4], start=1):
+        assert visit(str(n)).student_name == name
+    long_name = visit("5")
+    assert long_name.student_name == ODD_NAMES[4][:100]
+    assert VisitEvent.objects.get(visit=long_name).detail == {
+        "source_ref": "legacy:5",
+        "file": "file.csv",
+        "student_name": ODD_NAMES[4],
+    }
+    assert (visit("6").unit_code, visit("7").student_number) == ("cits 3200 / ", "=A1+1")
+    assert not Visit.objects.filter(source_ref__in=["legacy:9", "legacy:10"]).exists()
+    assert LogEntry.objects.get().change_message == (
+        "Imported file.csv: 8 new, 0 changed, 0 unchanged visits. 2 rows left out: not visits."
+    )
+    messages = page_text(manager_client.get(response["Location"]))
+    assert "Rows that cannot be a visit, left out: 2 (lines 10, 11)." in messages
+
+    # Inert wherever a manager reads them.
+    changelist = manager_client.get(reverse("admin:queueing_visit_changelist"))
+    change = manager_client.get(reverse("admin:queueing_visit_change", args=[visit("8").pk]))
+    assert_inert(changelist.text, shows=(ODD_NAMES[0], "<img src=x onerror=alert(1)>"))
+    assert_inert(change.text, shows=("<img src=x onerror=alert(1)>",))
+    # And in the visit export, a spreadsheet runs none of them.
+    content = export(manager_client, "visit").decode()
+    assert_csv_safe(content)
+    names = {row["student_name"] for row in csv.DictReader(io.StringIO(content))}
+    assert {"'" + name for name in ODD_NAMES[:4]} <= names
+    assert "'=A1+1" in content
+
+    before = db_state()
+    again = upload(manager_client, "visit", ODD_FILE)
+    assert (again.context["result"].totals["new"], len(left_out(again))) == (0, 2)
+    confirm(manager_client, "visit", again)
     assert db_state() == before
-    assert board() == version
+
+
+@pytest.mark.parametrize(
+    ("values", "why"),
+    [
+        ({"id": ""}, "id: Every row needs the old system's id"),
+        ({"id": "7 8"}, "id: Every row needs the old system's id (no spaces)"),
+        ({"enterQueueTime": ""}, "enterQueueTime: Every visit needs the time the student"),
+        (
+            {"enterQueueTime": "2021-10-18 2pm"},
+            "enterQueueTime: “2021-10-18 2pm” is not a time like 2021-10-19 02:05:07 (UTC).",
+        ),
+        ({"queue": "Maths"}, "queue: “Maths” is not a team in ResQ (Librarian, STUDYSmarter)"),
+        (
+            {"status": "Done"},
+            "status: “Done” is not one of the old statuses: In Queue, In Session, Completed, "
+            "Ended.",
+        ),
+        ({"exitSessionTime": ""}, "exitSessionTime: A “Completed” visit needs the time it ended."),
+        (
+            {"status": "Ended", "changeSessionTime": "", "exitSessionTime": ""},
+            "exitSessionTime: An “Ended” visit needs the time it ended.",
+        ),
+        (
+            {"changeSessionTime": "2021-10-18 01:05:00"},
+            "changeSessionTime: A session cannot start before the student arrived.",
+        ),
+        (
+            {"exitSessionTime": "2021-10-18 02:01:00"},
+            "exitSessionTime: A session cannot end before it started.",
+        ),
+        (
+            {"exitSessionTime": "2099-01-01 00:00:00"},
+            "exitSessionTime: A visit cannot end in the future",
+        ),
+    ],
+)
+def test_it_says_why_a_row_of_the_old_file_is_left_out(manager_client, values, why):
+    content = old_file(old_row(id="1"), old_row(**{"id": "2", **values}), old_row(id="3"))
+    preview = upload(manager_client, "visit", content)
+    assert list(left_out(preview)) == [3]
+    assert why in left_out(preview)[3]
+    assert preview.context["result"].totals["new"] == 2
+    confirm(manager_client, "visit", preview)
+    assert sorted(Visit.objects.values_list("source_ref", flat=True)) == ["legacy:1", "legacy:3"]
+
+
+def test_it_closes_a_session_whose_start_the_old_system_lost(manager_client):
+    row = old_row(status="In Session", changeSessionTime="", exitSessionTime="")
+    import_file(manager_client, "visit", old_file(row))
+    closed = visit("7")
+    assert (closed.status, closed.outcome, closed.started_at) == ("removed", "out_of_time", None)
+    assert closed.ended_at == closed.arrived_at
+
+
+def test_it_leaves_out_an_id_that_appears_twice_in_one_file(manager_client):
+    rows = old_row(id="5"), old_row(id="6"), old_row(id="5", studentName="Cai Wu")
+    preview = upload(manager_client, "visit", old_file(*rows))
+    assert left_out(preview) == {
+        4: "id: “5” is already on line 2: each id may appear only once in a file."
+    }
+    confirm(manager_client, "visit", preview)
+    assert visit("5").student_name == "Zoë Ng"
+    assert Visit.objects.count() == 2
+
+
+def test_it_refuses_the_file_when_resq_has_no_other_enquiry_type(manager_client, board):
+    EnquiryType.objects.filter(name="Other").delete()
+    before, version = db_state(), board()
+    response = upload(manager_client, "visit", SAMPLE.read_bytes())
+    text = problems(response)
+    assert "3 rows of the file have problems: nothing was imported" in text
+    assert "enquiry: “maths help” is not an enquiry type ResQ knows" in text
+    assert [row.line for row in response.context["result"].invalid_rows] == [6, 15, 18]
+    assert db_state() == before and board() == version
 
 
 def test_it_writes_nothing_when_a_row_fails_only_at_confirmation(manager_client, board):
-    preview = upload(manager_client, "visit", SAMPLE.read_bytes(), layout=OLD_SYSTEM)
+    preview = upload(manager_client, "visit", SAMPLE.read_bytes())
     # Between the preview and the confirmation, someone deletes the enquiry type that
     # the unrecognised enquiries were going to.
     EnquiryType.objects.filter(name="Other").delete()
@@ -281,60 +458,47 @@ def test_it_writes_nothing_when_a_row_fails_only_at_confirmation(manager_client,
     assert board() == version
 
 
-@pytest.mark.parametrize(
-    ("values", "column", "message"),
-    [
-        ({"queue": "Maths"}, "queue", "“Maths” is not a team in ResQ (Librarian, STUDYSmarter)"),
-        (
-            {"status": "Done"},
-            "status",
-            "“Done” is not one of the old statuses: In Queue, In Session, Completed, Ended.",
-        ),
-        (
-            {"exitSessionTime": ""},
-            "exitSessionTime",
-            "A “Completed” visit needs the time it ended.",
-        ),
-        (
-            {"changeSessionTime": "2021-10-18 01:05:00"},
-            "changeSessionTime",
-            "The session starts before the student joined the queue",
-        ),
-        (
-            {"studentNumber": "abc"},
-            "studentNumber",
-            "“abc” is not a student number (8 digits, e.g. 21234567)",
-        ),
-        (
-            {"studentName": "=HYPERLINK()"},
-            "studentName",
-            "“=HYPERLINK()” is not a name ResQ accepts",
-        ),
-        ({"id": ""}, "id", "Every row needs the old system's id"),
-        (
-            {"enterQueueTime": "2021-10-18 2pm"},
-            "enterQueueTime",
-            "“2021-10-18 2pm” is not a time like 2021-10-19 02:05:07 (UTC).",
-        ),
-    ],
-)
-def test_it_says_why_a_row_of_the_old_file_fails(manager_client, values, column, message):
-    content = old_file(old_row(id="1"), old_row(**values))
-    response = upload(manager_client, "visit", content, layout=OLD_SYSTEM)
+def test_it_writes_nothing_when_another_import_brings_the_same_visits_first(
+    manager_client, monkeypatch, board
+):
+    preview = upload(manager_client, "visit", SAMPLE.read_bytes())
+    import_file(manager_client, "visit", SAMPLE.read_bytes())
+    before, version = db_state(), board()
+    # As if the other import committed after this one had looked for the old ids.
+    monkeypatch.setattr(CachedInstanceLoader, "get_instance", lambda self, row: None)
+    response = confirm(manager_client, "visit", preview)
     text = problems(response)
-    assert f"{column}: {message}" in text
-    [invalid] = response.context["result"].invalid_rows
-    assert invalid.line == 3
-    assert not Visit.objects.exists()
+    assert "Nothing was imported: the file has problems now." in text
+    assert "If someone else was importing the same file at the same time, wait" in text
+    assert db_state() == before
+    assert board() == version
 
 
-def test_it_refuses_an_id_that_appears_twice_in_one_file(manager_client):
-    rows = old_row(id="5"), old_row(id="6"), old_row(id="5", studentName="Cai Wu")
-    response = upload(manager_client, "visit", old_file(*rows), layout=OLD_SYSTEM)
-    text = problems(response)
-    assert "id: “5” is already on line 2: each id may appear only once in a file." in text
-    assert [row.line for row in response.context["result"].invalid_rows] == [4]
-    assert not Visit.objects.exists()
+def test_it_previews_and_imports_in_the_same_number_of_queries_whatever_the_length(
+    manager_client,
+):
+    """No query per row: a file four times as long costs the same queries."""
+
+    def rows(first: int, count: int) -> list[str]:
+        every_kind = [
+            {},
+            {"studentNumber": "1234567", "enquiry": "maths help"},  # zeros, Other
+            {"studentName": "=1+2", "unitCode": "n/a"},  # kept as written
+            {"status": "In Queue", "changeSessionTime": "", "exitSessionTime": ""},
+            {"queue": "Maths"},  # left out
+        ]
+        return [old_row(id=str(first + n), **every_kind[n % len(every_kind)]) for n in range(count)]
+
+    import_file(manager_client, "visit", old_file(*rows(0, 5)))  # caches warm, as in use
+    counts = []
+    for first, count in ((1000, 50), (2000, 200)):
+        with CaptureQueriesContext(connection) as preview_queries:
+            preview = upload(manager_client, "visit", old_file(*rows(first, count)))
+        with CaptureQueriesContext(connection) as import_queries:
+            confirm(manager_client, "visit", preview)
+        counts.append((len(preview_queries), len(import_queries)))
+    assert Visit.objects.count() == 4 + 40 + 160
+    assert counts[0] == counts[1]
 
 
 # --- files that are not what they should be -------------------------------------------------
@@ -355,6 +519,8 @@ PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\
         (b"Zo\x81 Ng,\x8d\r\n", "The file is neither UTF-8 nor Windows-1252 text."),
         (b'id,"unterminated\r\n1,2\r\n' + b"x" * 200_000, "cannot be read as CSV"),
         (b"id,id,queue\r\n1,2,3\r\n", "The column “id” appears twice in the header."),
+        (b"id,,queue\r\n1,2,3\r\n", "Line 1, the header, has a column without a name."),
+        (b"id,queue\r\n1,\x07\r\n", "Line 2 holds a control character"),
         (
             b",".join(b"c%d" % n for n in range(30_000)) + b"\r\n" + b"1," * 30_000 + b"\r\n",
             "The header line has 30,000 columns; ResQ's files have at most 50.",
@@ -362,16 +528,13 @@ PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\
     ],
 )
 def test_it_refuses_a_file_that_is_not_a_csv_with_a_message(manager_client, content, message):
-    response = upload(manager_client, "visit", content, layout=OLD_SYSTEM, name="history.csv")
+    response = upload(manager_client, "visit", content, name="history.csv")
     assert response.status_code == 200
     assert "confirm_form" not in response.context
     errors = response.context["form"].errors["import_file"]
     assert any(message in error for error in errors), errors
-    # Still says which columns each layout has.
-    assert [name for name, _ in response.context["fields_list"]] == [
-        "ResQ visits (CSV, as exported)",
-        "Old system (2021) CSV",
-    ]
+    # Still says which columns the file needs.
+    assert response.context["fields_list"] == [("Old system (2021) CSV", HEADER.split(","))]
     assert not Visit.objects.exists()
 
 
@@ -379,7 +542,7 @@ def test_it_refuses_a_file_over_the_size_limit_before_reading_it(manager_client,
     settings.RESQ_IMPORT_MAX_BYTES = 2048
     content = SAMPLE.read_bytes()
     assert len(content) > 2048
-    response = upload(manager_client, "visit", content, layout=OLD_SYSTEM)
+    response = upload(manager_client, "visit", content)
     assert "confirm_form" not in response.context
     assert "result" not in response.context  # not a row was read
     [error] = response.context["form"].errors["import_file"]
@@ -394,7 +557,7 @@ def test_it_names_the_missing_and_unexpected_columns(manager_client):
     content = (
         b"id,name,studentNumber,unitCode,enquiry,queue,status,enterQueueTime\r\n1,Zo,1,,,,,\r\n"
     )
-    text = problems(upload(manager_client, "visit", content, layout=OLD_SYSTEM))
+    text = problems(upload(manager_client, "visit", content))
     assert "This file cannot be imported" in text
     assert (
         "The columns do not match “Old system (2021) CSV”: missing “studentName”, "
@@ -404,13 +567,15 @@ def test_it_names_the_missing_and_unexpected_columns(manager_client):
     assert not Visit.objects.exists()
 
 
-def test_it_suggests_the_other_layout_when_the_columns_are_its(manager_client):
-    text = problems(upload(manager_client, "visit", SAMPLE.read_bytes(), layout=RESQ))
+def test_it_says_that_resqs_own_visit_export_is_not_imported(manager_client, exporting_manager):
+    VisitFactory(student_name="Bo Li")
+    before = db_state()
+    text = problems(upload(manager_client, "visit", export(manager_client, "visit")))
     assert (
-        "This file has the columns of “Old system (2021) CSV”, not of “ResQ visits (CSV, as "
-        "exported)”: choose that layout and upload it again." in text
+        "This is ResQ's own visit export: ResQ imports only the old system's visits. To "
+        "correct a visit, open it in admin's list of visits and save the correction." in text
     )
-    assert not Visit.objects.exists()
+    assert db_state() == before
 
 
 def test_it_reads_headers_in_any_case_and_order(manager_client):
@@ -421,7 +586,7 @@ def test_it_reads_headers_in_any_case_and_order(manager_client):
     writer.writerow([reader[0][i].upper() for i in order])
     for row in reader[1:]:
         writer.writerow([row[i] for i in order])
-    response = import_file(manager_client, "visit", out.getvalue().encode(), layout=OLD_SYSTEM)
+    response = import_file(manager_client, "visit", out.getvalue().encode())
     assert response.status_code == 302
     assert visit("101").arrived_at == utc(2021, 10, 18, 2, 5, 7, 123456)
 
@@ -436,7 +601,7 @@ def test_it_reads_headers_in_any_case_and_order(manager_client):
     ],
 )
 def test_it_reads_the_encodings_spreadsheets_save(manager_client, encoding, notice):
-    preview = upload(manager_client, "visit", sample_text().encode(encoding), layout=OLD_SYSTEM)
+    preview = upload(manager_client, "visit", sample_text().encode(encoding))
     text = page_text(preview)
     if notice:
         assert notice in text
@@ -448,62 +613,32 @@ def test_it_reads_the_encodings_spreadsheets_save(manager_client, encoding, noti
     assert Visit.objects.count() == 20
 
 
-def test_it_skips_blank_lines_and_keeps_line_numbers_true(manager_client):
+@pytest.mark.parametrize("newline", ["\r\n", "\n", "\r"])
+def test_it_skips_blank_lines_and_keeps_line_numbers_true(manager_client, newline):
     lines = sample_text().splitlines()
     lines[3:3] = ["", ",,,,,,,,,", "   "]
-    lines.append("")
-    response = import_file(manager_client, "visit", "\r\n".join(lines).encode(), layout=OLD_SYSTEM)
+    lines.insert(8, '999,"Bo\nLi",22345679,,Essay,Librarian,Ended,yesterday,,')  # two lines
+    lines.append("998,Bo Li,22345679,,Essay,Librarian,Ended,yesterday,,")
+    preview = upload(manager_client, "visit", newline.join(lines).encode())
+    assert list(left_out(preview)) == [9, len(lines) + 1]
+    response = confirm(manager_client, "visit", preview)
     assert response.status_code == 302
     assert Visit.objects.count() == 20
 
-    lines[-1] = "999,Bo Li,22345679,,Essay,Librarian,Ended,yesterday,,"
-    response = upload(manager_client, "visit", "\r\n".join(lines).encode(), layout=OLD_SYSTEM)
-    [invalid] = response.context["result"].invalid_rows
-    assert invalid.line == len(lines)
-
 
 def test_it_says_a_comma_inside_a_value_needs_quotes(manager_client):
-    row = old_row(studentName="Ng, Zoë")
-    text = problems(upload(manager_client, "visit", old_file(row), layout=OLD_SYSTEM))
-    assert "This line has 11 values but the header has 10 columns." in text
-    assert "needs double quotes around it" in text
+    row = old_row(id="8", studentName="Ng, Zoë")
+    preview = upload(manager_client, "visit", old_file(old_row(), row))
+    assert left_out(preview) == {
+        3: "This line has 11 values but the header has 10 columns. A value with a comma in "
+        "it needs double quotes around it."
+    }
     quoted = old_row(studentName='"Ng, Zoë"')
-    response = upload(manager_client, "visit", old_file(quoted), layout=OLD_SYSTEM)
-    assert "“Ng, Zoë” is not a name" not in page_text(response)
+    import_file(manager_client, "visit", old_file(quoted))
+    assert visit("7").student_name == "Ng, Zoë"
 
 
-def test_it_previews_a_hundred_thousand_rows_in_a_fixed_number_of_queries(
-    manager_client, django_assert_max_num_queries, settings
-):
-    settings.RESQ_IMPORT_MAX_BYTES = 20 * 1024 * 1024  # the default takes a year's history
-    start = datetime(2021, 3, 1, 2, 0)  # noqa: DTZ001 - the old system's naive UTC
-    statuses = ["Completed", "Ended", "In Queue", "In Session"]
-    rows = []
-    for n in range(100_000):
-        arrived = start + timedelta(minutes=n)
-        began, left = arrived + timedelta(minutes=5), arrived + timedelta(minutes=25)
-        status = statuses[n % 4]
-        times = [f"{moment:%Y-%m-%d %H:%M:%S.%f}" for moment in (arrived, began, left)]
-        if status == "In Session":
-            times[2] = ""
-        enquiry = "maths help" if n % 5 == 0 else "Essay"
-        team = "Librarian" if n % 3 else "STUDYSmarter"
-        # Seven-digit numbers: each lost its leading zero.
-        name, number = f"Student {chr(65 + n % 26)}", 2100000 + n
-        rows.append(f"{n},{name},{number},CITS3200,{enquiry},{team},{status},{','.join(times)}")
-    # Batches of lookups and inserts, never a query per row.
-    with django_assert_max_num_queries(400):
-        response = upload(manager_client, "visit", old_file(*rows), layout=OLD_SYSTEM)
-    result = response.context["result"]
-    assert result.totals["new"] == 100_000
-    assert len(result.preview_rows) == 100 and result.rows_not_shown == 99_900
-    assert not result.has_errors(), [e.error for e in result.base_errors]
-    assert "and 99900 more, not shown here" in response.text
-    assert "Leading zeros restored to 100000 student numbers" in response.text
-    assert not Visit.objects.exists()
-
-
-# --- ResQ's own visits ---------------------------------------------------------------------
+# --- exporting visits ----------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -533,15 +668,6 @@ def closed_visits(leader):
     ]
 
 
-@pytest.fixture
-def exporting_manager(manager):
-    """A manager who also holds the permission to export visits (names and numbers)."""
-    manager.user_permissions.add(
-        Permission.objects.get(content_type__app_label="queueing", codename="export_visits")
-    )
-    return manager
-
-
 def test_it_refuses_visit_export_to_a_manager_without_the_export_permission(
     manager_client, closed_visits
 ):
@@ -552,126 +678,18 @@ def test_it_refuses_visit_export_to_a_manager_without_the_export_permission(
 
 
 def test_it_exports_visits_for_managers(manager_client, exporting_manager, closed_visits):
-    rows = list(csv.DictReader(io.StringIO(export(manager_client, "visit").decode())))
+    content = export(manager_client, "visit").decode()
+    assert content.splitlines()[0] == (
+        "id,student_name,student_number,unit_code,team,enquiry_type,status,outcome,"
+        "arrived_at,started_at,ended_at,source_ref"
+    )
+    rows = list(csv.DictReader(io.StringIO(content)))
     assert len(rows) == 2
     zoe = next(row for row in rows if row["student_name"] == "Zoë Ng")
     assert zoe["student_number"] == "01234567"
     assert zoe["team"] == "STUDYSmarter" and zoe["enquiry_type"] == "Essay"
     assert zoe["arrived_at"] == "2026-03-02T10:15:30.123456+08:00"
     assert (zoe["status"], zoe["outcome"], zoe["source_ref"]) == ("finished", "finished", "")
-
-
-def test_it_changes_nothing_when_an_export_comes_back_unchanged(
-    manager_client, exporting_manager, closed_visits, board
-):
-    VisitFactory(student_name="Still Waiting")
-    content = export(manager_client, "visit")
-    before, version = db_state(), board()
-    preview = upload(manager_client, "visit", content, layout=RESQ)
-    assert "Nothing in this file would change anything in ResQ." in page_text(preview)
-    assert preview.context["result"].totals["skip"] == 3
-    assert confirm(manager_client, "visit", preview).status_code == 302
-    assert db_state() == before
-    assert board() == version
-
-
-def test_it_corrects_visits_from_an_edited_export(
-    manager_client, manager, exporting_manager, closed_visits, board
-):
-    rows = list(csv.DictReader(io.StringIO(export(manager_client, "visit").decode())))
-    edited = next(row for row in rows if row["student_name"] == "Bo Li")
-    edited.update(unit_code="cits 3001", enquiry_type="grammar", outcome="Left before being seen")
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    version = board()
-    preview = upload(manager_client, "visit", out.getvalue().encode(), layout=RESQ)
-    text = page_text(preview)
-    assert "unit_code: — → CITS3001" in text
-    assert "outcome: no_show → cancelled" in text
-    response = confirm(manager_client, "visit", preview)
-    assert response.status_code == 302
-    bo = Visit.objects.get(student_name="Bo Li")
-    assert (bo.unit_code, bo.enquiry_type.name, bo.outcome) == ("CITS3001", "Grammar", "cancelled")
-    event = VisitEvent.objects.get(visit=bo)
-    assert (event.action, event.by, event.from_status, event.to_status) == (
-        "corrected",
-        manager,
-        "removed",
-        "removed",
-    )
-    assert event.detail == {
-        "unit_code": ["", "CITS3001"],
-        "enquiry_type": [EnquiryType.objects.get(name="Essay").pk, bo.enquiry_type_id],
-        "outcome": ["no_show", "cancelled"],
-    }
-    assert VisitEvent.objects.count() == 1
-    assert board() == version + 1
-
-
-def test_it_clears_who_started_a_session_with_its_start(
-    manager_client, closed_visits, exporting_manager
-):
-    rows = list(csv.DictReader(io.StringIO(export(manager_client, "visit").decode())))
-    zoe = next(row for row in rows if row["student_name"] == "Zoë Ng")
-    zoe.update(status="removed", outcome="cancelled", started_at="")
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerow(zoe)
-    assert import_file(manager_client, "visit", out.getvalue().encode()).status_code == 302
-    visit = Visit.objects.get(student_name="Zoë Ng")
-    assert (visit.status, visit.started_at, visit.started_by) == ("removed", None, None)
-    assert visit.ended_by is not None
-
-
-@pytest.mark.parametrize(
-    ("changes", "message"),
-    [
-        ({"status": "waiting"}, "is finished in ResQ and this row would change “status”"),
-        ({"status": "removed"}, "A removed visit needs a reason"),
-        ({"ended_at": "2026-03-02T10:00:00+08:00"}, "A visit cannot end before it started."),
-        ({"team": "Maths"}, "team: “Maths” is not a team"),
-        ({"student_number": "abc123"}, "Enter the Student Number as 8 digits"),
-        ({"arrived_at": "2 March"}, "arrived_at: “2 March” is not a time like"),
-        ({"id": "999999"}, "There is no visit 999999 in ResQ."),
-    ],
-)
-def test_it_refuses_a_correction_that_does_not_fit(
-    manager_client, closed_visits, board, changes, message, exporting_manager
-):
-    rows = list(csv.DictReader(io.StringIO(export(manager_client, "visit").decode())))
-    zoe = next(row for row in rows if row["student_name"] == "Zoë Ng")
-    zoe.update(changes)
-    if changes.get("status") == "removed":
-        zoe["outcome"] = "finished"
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    before, version = db_state(), board()
-    text = problems(upload(manager_client, "visit", out.getvalue().encode(), layout=RESQ))
-    assert message in text
-    assert db_state() == before
-    assert board() == version
-
-
-def test_it_leaves_a_visit_open_on_the_desk_to_the_desk(
-    manager_client, closed_visits, exporting_manager
-):
-    VisitFactory(student_name="Still Waiting")
-    rows = list(csv.DictReader(io.StringIO(export(manager_client, "visit").decode())))
-    waiting = next(row for row in rows if row["student_name"] == "Still Waiting")
-    waiting["unit_code"] = "CITS1001"
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    text = problems(upload(manager_client, "visit", out.getvalue().encode(), layout=RESQ))
-    assert "is waiting in ResQ and this row would change “unit_code”" in text
-    assert "is changed on the desk" in text
-    assert Visit.objects.get(student_name="Still Waiting").unit_code == "CITS3200"
 
 
 # --- teams and enquiry types -----------------------------------------------------------------
@@ -810,7 +828,7 @@ def test_it_refuses_import_and_export_to_staff_who_are_not_managers(client, requ
     assert reverse(f"admin:queueing_{model}_import") not in changelist.text
     assert reverse(f"admin:queueing_{model}_export") not in changelist.text
     assert client.get(reverse(f"admin:queueing_{model}_import")).status_code == 403
-    assert upload(client, model, SAMPLE.read_bytes(), layout="0").status_code == 403
+    assert upload(client, model, SAMPLE.read_bytes()).status_code == 403
     process = client.post(
         reverse(f"admin:queueing_{model}_process_import"),
         {"import_file_name": "x", "original_file_name": "x.csv", "format": "0"},
@@ -836,7 +854,7 @@ def test_it_confirms_only_by_post(manager_client):
 
 
 def test_it_says_so_when_the_uploaded_file_is_gone(manager_client):
-    preview = upload(manager_client, "visit", SAMPLE.read_bytes(), layout=OLD_SYSTEM)
+    preview = upload(manager_client, "visit", SAMPLE.read_bytes())
     confirm(manager_client, "visit", preview)
     response = confirm(manager_client, "visit", preview)  # the same confirmation again
     assert response.status_code == 302
@@ -866,16 +884,18 @@ class _InlineCode(HTMLParser):
 
 @pytest.mark.parametrize(
     "page",
-    ["import form", "preview", "problems", "export form", "teams preview"],
+    ["import form", "preview", "kept and left out", "problems", "export form", "teams preview"],
 )
 def test_it_keeps_the_import_pages_free_of_inline_code(manager_client, page):
     match page:
         case "import form":
             response = manager_client.get(reverse("admin:queueing_visit_import"))
         case "preview":
-            response = upload(manager_client, "visit", SAMPLE.read_bytes(), layout=OLD_SYSTEM)
+            response = upload(manager_client, "visit", SAMPLE.read_bytes())
+        case "kept and left out":
+            response = upload(manager_client, "visit", ODD_FILE)
         case "problems":
-            response = upload(manager_client, "visit", old_file("1,Zo,1,,,,,,,"), layout=OLD_SYSTEM)
+            response = upload(manager_client, "team", b"name,slug\r\nMaths,maths,x\r\n")
         case "export form":
             response = manager_client.get(reverse("admin:queueing_team_export"))
         case _:
