@@ -1,9 +1,35 @@
+import os
+
 import pytest
 from django.contrib.auth.models import Group
 from django.core.cache import caches
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from accounts.tests.factories import UserFactory
 from accounts.tests.helpers import pass_two_factor
+
+# Hypothesis' settings for every property and fuzz test. "ci", the default: the same
+# examples on every run (a failure in CI is the failure on your machine), a few dozen
+# per test. `HYPOTHESIS_PROFILE=explore` draws new ones, ten times as many. Neither has
+# a deadline (a request's time is the machine's, not the input's) or keeps an example
+# database in the checkout; fixtures are set up once per test, as the tests expect.
+hypothesis_settings.register_profile(
+    "ci",
+    max_examples=30,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
+hypothesis_settings.register_profile(
+    "explore", hypothesis_settings.get_profile("ci"), max_examples=300, derandomize=False
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
-from hypothesis import HealthCheck, event, given
+from hypothesis import event, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -44,16 +44,6 @@ from queueing.tests.factories import EnquiryTypeFactory, TeamFactory
 from queueing.validators import UNIT_CODE_RE, is_plausible_name
 
 pytestmark = pytest.mark.django_db
-
-PROPERTY_SETTINGS = {
-    "deadline": None,
-    "database": None,
-    "suppress_health_check": [
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-    ],
-}
 
 ASCII_NUMBER = re.compile(r"[0-9]{8}")
 ASCII_UNIT_CODE = re.compile(r"[A-Z]{2,6}[0-9]{3,5}[A-Z]?")
@@ -259,7 +249,6 @@ def _post_add(client: Client, data: dict, *, htmx: bool):
     return client.post(reverse("queueing:add"), data, follow=True)
 
 
-@hypothesis_settings(max_examples=80, **PROPERTY_SETTINGS)
 @given(form=add_forms)
 def test_it_adds_exactly_one_clean_visit_or_nothing(leader, rows, form):
     data = rows.post_data(form)
@@ -674,7 +663,7 @@ def test_it_stays_consistent_whatever_is_clicked(leader, other_leader, rows):
     machine = type("Desk", (DeskMachine,), {"users": [leader, other_leader], "rows": rows})
     run_state_machine_as_test(
         machine,
-        settings=hypothesis_settings(max_examples=40, stateful_step_count=20, **PROPERTY_SETTINGS),
+        settings=hypothesis_settings(stateful_step_count=20),
     )
 
 
