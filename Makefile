@@ -67,8 +67,19 @@ test-postgres: setup
 # Every test, on both databases. An unreachable PostgreSQL fails the run.
 test: setup browser lint test-sqlite test-postgres
 
+# The desk benchmark (bench/README.md), with wrk as its load generator: Debian's package,
+# installed when missing as the browser target installs browsers. `make bench
+# BEFORE=../resq-before` also measures that checkout beside this tree, interleaved.
+BEFORE ?=
 bench: setup
-	$(UV) run python bench/desk_bench.py
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else \
+	    echo "Missing: wrk. Install Debian's package wrk to run the desk benchmark."; \
+	  fi; \
+	}
+	$(UV) run python bench/desk_bench.py $(if $(BEFORE),--before "$(BEFORE)")
 
 # The crash test in full: gunicorn killed under load, then PostgreSQL stopped as in a
 # crash and started again (it needs to run as root or postgres, and cuts off every

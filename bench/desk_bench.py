@@ -1,49 +1,64 @@
-"""The desk under load: how cheap is "nothing changed", and do 500 screens stay fast?
+"""The desk under load: what a page, an add and a poll cost, before and after a change,
+and do 500 screens stay fast?
 
 One run, against gunicorn (sync workers, DEBUG off, production settings) on a
 PostgreSQL database of its own, which it creates and drops:
 
-1. closed loop (N concurrent connections, each sending its next request as soon as
-   the last is answered): a bare view anonymous and logged in (the framework's floor),
-   an unchanged poll (204), a changed poll and the full desk page with 0, 20 and 200
-   students waiting;
+1. closed loop, with wrk (N connections, each sending its next request as soon as the
+   last is answered): a bare view anonymous and signed in (the framework's floor), the
+   unchanged poll (204), a changed poll, the desk page with 20 and 200 waiting, adding
+   a student (plain POST, 302; htmx, answered with the board) in short bursts from 20
+   waiting, and adding (htmx) while the board grows from 20 to about 400. Every figure
+   is also given as a share of the bare anonymous view measured in the same run. With
+   `--before PATH`, the same cases also run against a second gunicorn serving that
+   checkout (its own virtual environment, its own database migrated by its own code),
+   interleaved with this tree's, and the table gives both and their ratio;
 2. queries and in-process time of each desk request with 0, 20 and 200 waiting;
 3. open loop: S screens, each polling every two seconds on a fixed timeline whether or
    not earlier polls were answered (so latency includes any queueing), first with
    nothing changing (a baseline), then while a student leader adds, starts and
    finishes visits and changes staffing every 2-3 s.
 
-    uv run python bench/desk_bench.py            # full run (about two and a half minutes)
-    uv run python bench/desk_bench.py --quick    # smoke run
-    uv run python bench/desk_bench.py --help     # durations, screens, workers, port
+    uv run python bench/desk_bench.py                          # this tree, about 3 minutes
+    uv run python bench/desk_bench.py --before ../resq-before  # and another checkout, ~10
+    uv run python bench/desk_bench.py --quick                  # smoke run
+    uv run python bench/desk_bench.py --help                   # durations, rounds, workers
 
 It prints a table per part and a summary block to paste into a note, and saves
-everything as JSON under bench/results/. The load generator (httpx on asyncio) runs in
-this process and competes with the server for CPU, so its own CPU use is printed, and
-so is the server's CPU time per request, which a busy machine disturbs less.
+everything as JSON under bench/results/. wrk costs the machine a few microseconds a
+request; the open loop's client (httpx on asyncio) runs in this process and competes
+with the server for CPU, so its own CPU use is printed, and so is the server's CPU time
+per request, which a busy machine disturbs less.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import math
+import os
 import random
 import re
 import secrets
+import shutil
+import statistics
+import subprocess
 import sys
 import time
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
 sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the project, not bench/
-from bench import harness  # noqa: E402
+from bench import harness, wrk  # noqa: E402
+from bench.board import FIRST_NAMES, set_board  # noqa: E402
 
 PORTS = range(8700, 8800)
 DEFAULT_DB_URL = "postgres://postgres@127.0.0.1:5432/resq_bench"
@@ -54,86 +69,359 @@ MAX_IN_FLIGHT = 5_000  # open loop: beyond this the client, not the server, is t
 DRAIN_SECONDS = 15.0  # open loop: how long to wait for the last answers
 BOARD_SIZES = (0, 20, 200)
 OPEN_LOOP_WAITING = 20
-FIRST_NAMES = ["Aisha", "Ben", "Chloe", "Dinh", "Ella", "Farid", "Grace", "Hiro", "Isla", "Jack"]
-LAST_NAMES = ["Nguyen", "Smith", "Patel", "O'Brien", "Chen", "Walker", "Kaur", "Rossi", "Lee"]
+BOARD_SCRIPT = Path(__file__).with_name("board.py")
+FIRST_NUMBER = 30_000_000  # of the students added; set_board's start at 21000000
+COUNTED_CAP_SECONDS = 300  # a run that stops after N answers, if they never come
+SETTLE_SECONDS = 0.2
 
 
 # --- closed loop -------------------------------------------------------------------------
 
 
-@dataclass
-class ClosedResult:
+@dataclass(frozen=True)
+class Case:
     name: str
+    path: str
     expect: int
+    signed_in: bool = True
+    htmx: bool = False
+    waiting: int | None = None  # the board is set to this many waiting first
+    adds: str = ""  # "bursts" from `waiting`, or "grow" from `waiting` to --grow-to
+    wanted: float | None = None  # issue 15's target, % of the bare anonymous view
+
+
+ADD = "/desk/visits/add/"
+CASES = (
+    Case("bare view, anonymous", "/bench/bare/", 200, signed_in=False),
+    Case("bare view, signed in", "/bench/bare/user/", 200),
+    Case("unchanged poll (204)", "/desk/poll/?v={version}", 204, htmx=True, waiting=20),
+    Case("changed poll, 20 waiting", "/desk/poll/?v=0", 200, htmx=True, waiting=20),
+    Case("desk page, 20 waiting", "/desk/", 200, waiting=20, wanted=6),
+    Case("desk page, 200 waiting", "/desk/", 200, waiting=200, wanted=3),
+    Case("add, plain POST (302), 20 waiting", ADD, 302, waiting=20, adds="bursts", wanted=9),
+    Case(
+        "add, htmx (the board), 20 waiting",
+        ADD,
+        200,
+        htmx=True,
+        waiting=20,
+        adds="bursts",
+        wanted=5,
+    ),
+    Case(
+        "add, htmx, board growing to ~400", ADD, 200, htmx=True, waiting=20, adds="grow", wanted=3
+    ),
+)
+BARE, BARE_SIGNED_IN, UNCHANGED_POLL, CHANGED_POLL = (case.name for case in CASES[:4])
+
+
+@dataclass
+class Measure:
+    case: str
+    checkout: str
+    round: int
+    answered: int
     seconds: float
-    completed: int
     rps: float
     p50_ms: float
     p99_ms: float
-    errors: dict[str, int]
-    client_cpu_pct: float
-    server_cpu_ms: float  # gunicorn CPU time per answered request (NaN if unknown)
+    problems: dict[str, int]
+    server_cpu_ms: float  # gunicorn CPU time per request (NaN if unknown)
+    boards: list[tuple[int, int]]  # waiting at the start and the end of each run
 
 
-async def closed_loop(
-    port: int,
-    name: str,
-    path: str,
-    headers: dict[str, str],
-    *,
-    expect: int,
-    args: argparse.Namespace,
-    server_cpu: Callable[[], float],
-) -> ClosedResult:
-    """`args.concurrency` clients, each sending its next request when the last is
-    answered. Throughput and latency are of the requests answered inside the window
-    after the warm-up; server CPU is per request answered over the whole case."""
-    loop = asyncio.get_running_loop()
-    window_start = loop.time() + args.warmup
-    window_end = window_start + args.closed_seconds
-    latencies: list[float] = []
-    errors: Counter[str] = Counter()
-    answered = 0
+class Checkout:
+    """One checkout under test: its gunicorn, and `board.py` running with its Python
+    and code on its database, which sets the board between runs."""
 
-    async def client(http: httpx.AsyncClient) -> None:
-        nonlocal answered
-        while (started := loop.time()) < window_end:
+    def __init__(
+        self,
+        label: str,
+        root: Path,
+        python: str,
+        env: dict[str, str],
+        port: int,
+        args: argparse.Namespace,
+        workdir: Path,
+    ) -> None:
+        self.label = label
+        self.root = root
+        self.python = python
+        self.env = env
+        self.port = port
+        log = workdir / f"server-{label.replace(' ', '-')}.log"
+        self.server = harness.Server(port, args.workers, log, root=root, python=python, env=env)
+        self.control: subprocess.Popen | None = None
+        self.cookies: dict[str, str] = {}
+        self.cookie = ""
+        self.csrf = ""
+        self.forms: list[str] = []
+        self.next_number = FIRST_NUMBER
+
+    def __enter__(self) -> Checkout:
+        self.control = subprocess.Popen(
+            [self.python, str(BOARD_SCRIPT)],
+            cwd=self.root,
+            env=self.env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            self.server.__enter__()
+        except BaseException:
+            self._stop_control()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop()
+        self._stop_control()
+
+    def _stop_control(self) -> None:
+        control, self.control = self.control, None
+        if control is not None:
+            with contextlib.suppress(OSError):
+                control.stdin.close()
             try:
-                response = await http.get(path)
-                answered += 1
-                problem = None if response.status_code == expect else f"HTTP {response.status_code}"
-            except httpx.HTTPError as exc:
-                problem = type(exc).__name__
-            finished = loop.time()
-            if window_start <= finished <= window_end:
-                if problem is None:
-                    latencies.append(finished - started)
-                else:
-                    errors[problem] += 1
-            if problem is not None:
-                await asyncio.sleep(0.01)  # no hot spin against a failing server
+                control.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                control.kill()
+                control.wait()
 
-    cpu_before, server_before = time.process_time(), server_cpu()
-    limits = httpx.Limits(max_connections=args.concurrency)
-    async with httpx.AsyncClient(
-        base_url=harness.base_url(port), headers=headers, timeout=REQUEST_TIMEOUT, limits=limits
-    ) as http:
-        await asyncio.gather(*(client(http) for _ in range(args.concurrency)))
-    cpu = time.process_time() - cpu_before
-    server = server_cpu() - server_before
-    ordered = sorted(latencies)
-    return ClosedResult(
-        name=name,
-        expect=expect,
-        seconds=args.closed_seconds,
-        completed=len(ordered),
-        rps=len(ordered) / args.closed_seconds,
-        p50_ms=harness.percentile(ordered, 50) * 1000,
-        p99_ms=harness.percentile(ordered, 99) * 1000,
-        errors=dict(errors),
-        client_cpu_pct=100 * cpu / (args.warmup + args.closed_seconds),
-        server_cpu_ms=1000 * server / answered if answered else math.nan,
+    def command(self, op: str, **fields: object) -> dict:
+        if self.control is None:
+            raise RuntimeError(f"{self.label}: not started")
+        self.control.stdin.write(json.dumps({"op": op, **fields}) + "\n")
+        self.control.stdin.flush()
+        line = self.control.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{self.label}: the board process ended")
+        reply = json.loads(line)
+        if "error" in reply:
+            raise RuntimeError(f"{self.label} board process:\n{reply['error']}")
+        return reply
+
+    def sign_in(self, password: str) -> None:
+        """The leader, signed in through the login form; the forms to add with, one per
+        team in turn (each team's lock is its own)."""
+        ids = self.command("leader", username=LEADER, password=password)
+        self.cookies = harness.log_in(self.port, LEADER, password)
+        self.cookie = harness.cookie_header(self.cookies)["Cookie"]
+        self.csrf = self.cookies["csrftoken"]
+        kinds = ids["enquiry_types"]
+        self.forms = [
+            f"student_name={FIRST_NAMES[i % 10]}+Benchmark&unit_code=CITS3200"
+            f"&team={team}&enquiry_type={kinds[i % len(kinds)]}"
+            for i, team in enumerate(ids["teams"])
+        ]
+
+    def board(self, waiting: int) -> dict:
+        return self.command("board", waiting=waiting)
+
+    def settle(self) -> None:
+        """Wait until gunicorn is idle: requests in flight when wrk stopped are still
+        answered, and must not run into the next measurement."""
+        for _ in range(50):
+            cpu = self.server.cpu_seconds()
+            time.sleep(SETTLE_SECONDS)
+            if not self.server.cpu_seconds() - cpu > 0.1 * SETTLE_SECONDS:
+                return
+
+    def settled_waiting(self) -> int:
+        """Students waiting once gunicorn has answered what was sent: a run stopped
+        after its count of answers leaves requests in flight, which still add."""
+        last = self.command("waiting")["waiting"]
+        for _ in range(50):
+            cpu = self.server.cpu_seconds()
+            time.sleep(SETTLE_SECONDS)
+            now = self.command("waiting")["waiting"]
+            busy = self.server.cpu_seconds() - cpu
+            if now == last and not busy > 0.1 * SETTLE_SECONDS:
+                return now
+            last = now
+        return last
+
+    def url(self, path: str) -> str:
+        return harness.base_url(self.port) + path
+
+    def headers(self, case: Case) -> dict[str, str]:
+        if not case.signed_in:
+            return {}
+        headers = {"Cookie": self.cookie}
+        if case.htmx:
+            headers |= {"HX-Request": "true", "HX-Current-URL": self.url("/desk/")}
+        if case.adds:
+            headers |= {
+                "X-CSRFToken": self.csrf,
+                "Content-Type": "application/x-www-form-urlencoded",
+            }
+            if case.htmx:
+                headers |= {"HX-Target": "add-form", "HX-Trigger": "add-form"}
+        return headers
+
+    def describe(self) -> str:
+        """The checkout's commit, and whether files differ from it."""
+        git = ["git", "-C", str(self.root)]
+        try:
+            commit = subprocess.run(
+                [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+            ).stdout.strip()
+            changed = subprocess.run(
+                [*git, "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return str(self.root)
+        return f"{self.root} at {commit}{' with changes' if changed else ''}"
+
+
+def before_checkout(
+    args: argparse.Namespace, workdir: Path, base_env: dict[str, str], taken: int
+) -> Checkout:
+    """The checkout given by --before, ready to serve: its virtual environment synced
+    from its own lock file, its own database migrated by its own code, its static
+    files collected."""
+    root = Path(args.before).resolve()
+    needed = ("manage.py", "uv.lock", "bench/settings.py", "bench/urls.py")
+    missing = [name for name in needed if not (root / name).is_file()]
+    if missing:
+        raise SystemExit(
+            f"--before {root}: not a ResQ checkout with the benchmark's bare views "
+            f"(missing {', '.join(missing)})."
+        )
+    plain = {k: v for k, v in base_env.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    # `uv run` names its own binary in UV.
+    uv = base_env.get("UV") or shutil.which("uv") or str(harness.ROOT / ".tools" / "bin" / "uv")
+    print(f"Preparing {root}: uv sync --frozen…", flush=True)
+    subprocess.run([uv, "sync", "--frozen", "--quiet"], cwd=root, env=plain, check=True)
+    db_url = before_db_url(args.db_url)
+    print(f"Preparing database {harness.database_name(db_url)} with its own migrations…")
+    harness.recreate_database(db_url)
+    env = (
+        plain
+        | harness.server_environment(db_url, workdir / "static-before")
+        | {"PYTHONPATH": str(root)}
     )
+    python = str(root / ".venv" / "bin" / "python")
+    for step in ("migrate", "collectstatic"):
+        subprocess.run(
+            [python, "manage.py", step, "--noinput", "--verbosity", "0"],
+            cwd=root,
+            env=env,
+            check=True,
+        )
+    port = harness.free_port(None, PORTS, taken=(taken,))
+    return Checkout("before", root, python, env, port, args, workdir)
+
+
+def before_db_url(url: str) -> str:
+    parts = urlsplit(url)
+    return parts._replace(path=f"{parts.path}_before").geturl()
+
+
+def measure(checkout: Checkout, case: Case, args: argparse.Namespace, round_no: int) -> Measure:
+    """One case against one checkout: wrk for --closed-seconds, or for adds, runs that
+    stop after a number of answers, each from a board reset outside the timing."""
+    server = checkout.server
+    options = {
+        "expect": case.expect,
+        "headers": checkout.headers(case),
+        "threads": args.threads,
+        "connections": args.concurrency,
+    }
+    if not case.adds:
+        version = checkout.board(case.waiting)["version"] if case.waiting is not None else 0
+        cpu = server.cpu_seconds()
+        url = checkout.url(case.path.format(version=version))
+        run = wrk.run(url, seconds=args.closed_seconds, **options)
+        cpu = server.cpu_seconds() - cpu
+        checkout.settle()
+        return Measure(
+            case=case.name,
+            checkout=checkout.label,
+            round=round_no,
+            answered=run.answered,
+            seconds=run.seconds,
+            rps=run.rps,
+            p50_ms=run.p50_ms,
+            p99_ms=run.p99_ms,
+            problems=run.problems,
+            server_cpu_ms=1000 * cpu / run.answered if run.answered else math.nan,
+            boards=[(case.waiting, case.waiting)] if case.waiting is not None else [],
+        )
+    assert case.waiting is not None
+    bursts = args.bursts if case.adds == "bursts" else 1
+    limit = args.burst_adds if case.adds == "bursts" else args.grow_to - case.waiting
+    runs: list[wrk.Run] = []
+    boards: list[tuple[int, int]] = []
+    cpu = 0.0
+    for _ in range(bursts):
+        start = checkout.board(case.waiting)["waiting"]
+        cpu_before = server.cpu_seconds()
+        run = wrk.run(
+            checkout.url(case.path),
+            seconds=COUNTED_CAP_SECONDS,
+            limit=limit,
+            forms=checkout.forms,
+            first_number=checkout.next_number,
+            **options,
+        )
+        checkout.next_number = run.last_number + 1
+        end = checkout.settled_waiting()
+        cpu += server.cpu_seconds() - cpu_before
+        runs.append(run)
+        boards.append((start, end))
+    answered = sum(run.answered for run in runs)
+    seconds = sum(run.seconds for run in runs)
+    added = sum(end - start for start, end in boards)
+    problems: Counter[str] = Counter()
+    for run in runs:
+        problems.update(run.problems)
+    return Measure(
+        case=case.name,
+        checkout=checkout.label,
+        round=round_no,
+        answered=answered,
+        seconds=seconds,
+        rps=answered / seconds if seconds > 0 else 0.0,
+        p50_ms=statistics.median(run.p50_ms for run in runs),
+        p99_ms=max(run.p99_ms for run in runs),
+        problems=dict(problems),
+        # Per student added: requests still in flight when a run stopped were
+        # answered (and cost CPU) too, and each added one.
+        server_cpu_ms=1000 * cpu / added if added > 0 else math.nan,
+        boards=boards,
+    )
+
+
+def warm_up(checkout: Checkout, args: argparse.Namespace) -> None:
+    """Each worker's first requests load templates and open its database connection;
+    a refused add (a CSRF or form problem) stops the run here."""
+    checkout.board(OPEN_LOOP_WAITING)
+    desk = next(case for case in CASES if case.path == "/desk/")
+    checks = [(desk, {"seconds": args.warmup})]
+    checks += [
+        (case, {"seconds": COUNTED_CAP_SECONDS, "limit": args.concurrency, "forms": checkout.forms})
+        for case in CASES
+        if case.adds == "bursts"
+    ]
+    for case, options in checks:
+        run = wrk.run(
+            checkout.url(case.path),
+            expect=case.expect,
+            headers=checkout.headers(case),
+            threads=args.threads,
+            connections=args.concurrency,
+            first_number=checkout.next_number,
+            **options,
+        )
+        checkout.next_number = max(checkout.next_number, run.last_number + 1)
+        if run.problems:
+            raise RuntimeError(f"{checkout.label}, warming up {case.name}: {run.problems}")
+    checkout.settled_waiting()
 
 
 # --- open loop ---------------------------------------------------------------------------
@@ -392,36 +680,7 @@ async def open_loop(
     )
 
 
-# --- the board, in-process -----------------------------------------------------------------
-
-
-def set_board(waiting: int, *, user, staff: int = 2) -> int:
-    """A board with `waiting` students waiting and nothing else; returns its version."""
-    from django.db import transaction
-    from django.utils import timezone
-
-    from queueing.models import Board, EnquiryType, Team, Visit
-
-    with transaction.atomic():
-        Visit.objects.all().delete()
-        Team.objects.update(available_staff=staff)
-        teams = list(Team.objects.filter(is_active=True))
-        kinds = list(EnquiryType.objects.filter(is_active=True))
-        now = timezone.now()
-        Visit.objects.bulk_create(
-            Visit(
-                student_name=f"{FIRST_NAMES[i % 10]} {LAST_NAMES[i % 9]}",
-                student_number=f"{21000000 + i:08d}",
-                unit_code=("CITS3200", "ECON1101", "", "LAWS1111")[i % 4],
-                team=teams[i % len(teams)],
-                enquiry_type=kinds[i % len(kinds)],
-                arrived_at=now - timedelta(seconds=12 * (waiting - i)),
-                added_by=user,
-            )
-            for i in range(waiting)
-        )
-        Board.bump()
-    return Board.current_version()
+# --- in-process -------------------------------------------------------------------------
 
 
 def count_queries(user) -> dict[str, dict[str, float]]:
@@ -450,26 +709,164 @@ def count_queries(user) -> dict[str, dict[str, float]]:
 # --- reporting ---------------------------------------------------------------------------
 
 
-def print_closed(results: list[ClosedResult]) -> None:
+def _median(values: list[float]) -> float:
+    finite = [value for value in values if not math.isnan(value)]
+    return statistics.median(finite) if finite else math.nan
+
+
+def aggregate(measures: list[Measure], labels: list[str]) -> dict[str, dict[str, dict]]:
+    """Per case and checkout, the medians of the rounds, and each as a share of the same
+    checkout's bare anonymous view (its median) in the same run."""
+    table: dict[str, dict[str, dict]] = {}
+    for case in CASES:
+        table[case.name] = {}
+        for label in labels:
+            rows = [m for m in measures if m.case == case.name and m.checkout == label]
+            if not rows:
+                continue
+            problems: Counter[str] = Counter()
+            for m in rows:
+                problems.update(m.problems)
+            table[case.name][label] = {
+                "rps": _median([m.rps for m in rows]),
+                "p50_ms": _median([m.p50_ms for m in rows]),
+                "p99_ms": _median([m.p99_ms for m in rows]),
+                "server_cpu_ms": _median([m.server_cpu_ms for m in rows]),
+                "rounds_rps": [round(m.rps, 1) for m in rows],
+                "problems": dict(problems),
+                "boards": [board for m in rows for board in m.boards],
+            }
+    for label in labels:
+        bare = table[BARE].get(label)
+        floor = bare["rps"] if bare and not bare["problems"] else math.nan
+        for figures in table.values():
+            if label in figures:
+                figures[label]["share"] = figures[label]["rps"] / floor if floor else math.nan
+    return table
+
+
+def percent(share: float) -> str:
+    if math.isnan(share):
+        return "-"
+    value = 100 * share
+    return f"{value:.{0 if value >= 10 else 1 if value >= 1 else 2}f} %"
+
+
+def rate(rps: float) -> str:
+    return f"{rps:,.0f}" if rps >= 100 else f"{rps:.1f}"
+
+
+def figure(figures: dict | None) -> str:
+    """req/s (share), or what went wrong: a case with errors has no figure."""
+    if figures is None:
+        return "-"
+    if figures["problems"]:
+        return "FAILED: " + ", ".join(f"{n}× {what}" for what, n in figures["problems"].items())
+    return f"{rate(figures['rps'])} ({percent(figures['share'])})"
+
+
+def ratio(table: dict, case: str, before: str, after: str) -> float:
+    old, new = table[case].get(before), table[case].get(after)
+    if not old or not new or old["problems"] or new["problems"] or not old["rps"]:
+        return math.nan
+    return new["rps"] / old["rps"]
+
+
+def times(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.2f}×"
+
+
+def boards(figures: dict) -> str:
+    """Waiting at the start of each run → at its end (a range over runs)."""
+    pairs = figures["boards"]
+    if not pairs:
+        return ""
+    starts = sorted({start for start, _ in pairs})
+    ends = [end for _, end in pairs]
+    end = str(min(ends)) if min(ends) == max(ends) else f"{min(ends)}–{max(ends)}"
+    start = "/".join(map(str, starts))
+    return start if end == start else f"{start} → {end}"
+
+
+def wanted(case: Case, figures: dict | None) -> str:
+    if case.wanted is None:
+        return ""
+    if figures is None or figures["problems"] or math.isnan(figures["share"]):
+        return f"≥ {case.wanted:g} %"
+    met = 100 * figures["share"] >= case.wanted
+    return f"≥ {case.wanted:g} %: {'met' if met else 'NOT met'}"
+
+
+def print_measure(m: Measure) -> None:
+    board = f", waiting {boards(asdict(m))}" if m.boards else ""
+    if m.problems:
+        figures = f"FAILED: {m.answered} answers, {m.problems}"
+    else:
+        figures = (
+            f"{rate(m.rps):>7} req/s, p50 {harness.ms(m.p50_ms / 1000)} / p99 "
+            f"{harness.ms(m.p99_ms / 1000)} ms, server {m.server_cpu_ms:.2f} ms/req"
+        )
+    print(f"  round {m.round} · {m.checkout:<6} · {m.case:<34} {figures}{board}", flush=True)
+
+
+def poll_shares(table: dict, label: str) -> str:
+    poll, signed_in = table[UNCHANGED_POLL].get(label), table[BARE_SIGNED_IN].get(label)
+    if not poll or not signed_in or poll["problems"] or signed_in["problems"]:
+        return "-"
+    return (
+        f"{percent(poll['share'])} of the bare anonymous view, "
+        f"{percent(poll['rps'] / signed_in['rps'])} of the signed-in one"
+    )
+
+
+def details(figures: dict) -> list[str]:
+    """req/s of each round, p50, p99 and server CPU, unless the case failed."""
+    if figures["problems"]:
+        return ["FAILED", "-", "-", "-"]
+    return [
+        " / ".join(rate(rps) for rps in figures["rounds_rps"]),
+        harness.ms(figures["p50_ms"] / 1000),
+        harness.ms(figures["p99_ms"] / 1000),
+        f"{figures['server_cpu_ms']:.2f}",
+    ]
+
+
+def print_closed(table: dict, labels: list[str]) -> None:
+    """The table of the closed loop (with two checkouts, their ratio), then each case's
+    rounds, latency, server CPU and board."""
+    compared = len(labels) == 2
     print()
     harness.print_table(
-        ["case", "req/s", "p50 ms", "p99 ms", "errors", "server CPU ms/req", "client CPU"],
+        [
+            "case",
+            *(f"{label} req/s (share)" if compared else "req/s (share)" for label in labels),
+            *(["after/before"] if compared else []),
+            "wanted",
+        ],
         [
             [
-                r.name,
-                f"{r.rps:.0f}",
-                harness.ms(r.p50_ms / 1000),
-                harness.ms(r.p99_ms / 1000),
-                sum(r.errors.values()),
-                f"{r.server_cpu_ms:.2f}",
-                f"{r.client_cpu_pct:.0f}%",
+                case.name,
+                *(figure(table[case.name].get(label)) for label in labels),
+                *([times(ratio(table, case.name, *labels))] if compared else []),
+                wanted(case, table[case.name].get(labels[-1])),
             ]
-            for r in results
+            for case in CASES
         ],
+        align="l" + "r" * (len(labels) + compared) + "l",
     )
-    for r in results:
-        if r.errors:
-            print(f"  {r.name} errors: {r.errors}")
+    print()
+    harness.print_table(
+        ["case", "checkout", "req/s by round", "p50 ms", "p99 ms", "server CPU ms/req", "waiting"],
+        [
+            [case.name, label, *details(figures), boards(figures)]
+            for case in CASES
+            for label in labels
+            if (figures := table[case.name].get(label))
+        ],
+        align="llrrrrl",
+    )
+    for label in labels:
+        print(f"  unchanged poll, {label}: {poll_shares(table, label)}")
 
 
 def print_open(result: OpenResult) -> None:
@@ -511,43 +908,60 @@ def print_open(result: OpenResult) -> None:
 
 def summary_block(
     meta: dict,
-    closed: list[ClosedResult],
+    table: dict,
+    labels: list[str],
     queries: dict,
-    opened: OpenResult,
+    opened: OpenResult | None,
     baseline: OpenResult | None,
 ) -> str:
     ms = harness.ms
-    by_name = {r.name: r for r in closed}
-    poll, anon, user = (
-        by_name[name]
-        for name in ("poll unchanged (204)", "bare view, anonymous", "bare view, logged in")
-    )
-    poll_cpu = poll.server_cpu_ms or math.nan
-    lat = opened.latency
-    acted = [a for a in opened.actions if a.status != "skipped"]
-    action_ms = sorted(a.latency_ms for a in acted)
-    open_errors = sum(opened.errors.values()) + sum(1 for a in acted if a.status != 200)
+    after = labels[-1]
 
     def across(kind: str, key: str) -> str:
         return "/".join(f"{queries[f'{kind}, {n} waiting'][key]:g}" for n in BOARD_SIZES)
 
+    if len(labels) == 2:
+        compared = (
+            f"before: {meta['checkouts']['before']}; after: {meta['checkouts']['after']}"
+            " (req/s, share of the same checkout's bare anonymous view; after/before)"
+        )
+    else:
+        compared = f"{meta['checkouts'][after]} (req/s, share of the bare anonymous view)"
+
+    def line(case: Case) -> str:
+        new = table[case.name].get(after)
+        text = f"  {case.name:<34} "
+        if len(labels) == 2:
+            text += f"{figure(table[case.name].get(labels[0]))} → {figure(new)}, "
+            text += times(ratio(table, case.name, *labels))
+        else:
+            text += figure(new)
+            if new and not new["problems"]:
+                text += f" · p50/p99 {ms(new['p50_ms'] / 1000)}/{ms(new['p99_ms'] / 1000)} ms"
+        if new and new["boards"] and case.adds:
+            text += f" · waiting {boards(new)}"
+        return text + (f" · wanted {wanted(case, new)}" if case.wanted else "")
+
+    poll, user = table[UNCHANGED_POLL].get(after), table[BARE_SIGNED_IN].get(after)
+    poll_target = (
+        ("met" if poll["rps"] >= 0.7 * user["rps"] else "NOT met")
+        if poll and user and not poll["problems"] and not user["problems"]
+        else "-"
+    )
     lines = [
         f"Desk bench {meta['when']} · {meta['cpus']} CPUs, load {meta['load']} and "
         f"{meta['cpu_share_pct']} % of a core free at start, {meta['cpu_share_end_pct']} % "
-        f"at the end · gunicorn sync ×{meta['workers']}, DEBUG off, PostgreSQL · Python "
-        f"{meta['python']}, Django {meta['django']}",
-        f"Closed loop, {meta['concurrency']} connections, {meta['closed_seconds']:g} s each "
-        "(req/s · p50/p99 ms · errors · server CPU ms/req):",
-        *(
-            f"  {r.name:<26} {r.rps:>6.0f} · {ms(r.p50_ms / 1000)}/{ms(r.p99_ms / 1000)} · "
-            f"{sum(r.errors.values())} · {r.server_cpu_ms:.2f}"
-            for r in closed
-        ),
-        f"  unchanged poll = {100 * poll.rps / anon.rps:.0f} % of bare anonymous, "
-        f"{100 * poll.rps / user.rps:.0f} % of bare logged-in (target ≥ 70 %: "
-        f"{'met' if poll.rps >= 0.7 * user.rps else 'NOT met'}); by server CPU per request "
-        f"{100 * anon.server_cpu_ms / poll_cpu:.0f} % and "
-        f"{100 * user.server_cpu_ms / poll_cpu:.0f} %",
+        f"at the end · gunicorn sync ×{meta['workers']}, DEBUG off, PostgreSQL "
+        f"{meta['postgres'].split()[0]} · Python {meta['python']}, Django {meta['django']}",
+        f"Closed loop, wrk -t{meta['threads']} -c{meta['concurrency']}, "
+        f"{meta['closed_seconds']} s a case; adds from 20 waiting in {meta['bursts']} runs of "
+        f"{meta['burst_adds']} answers, growing in one run of {meta['grow_to'] - 20}; medians of "
+        f"{meta['rounds']} round{'s' if meta['rounds'] != 1 else ''}"
+        f"{', before and after interleaved' if len(labels) == 2 else ''}",
+        f"  {compared}:",
+        *(line(case) for case in CASES),
+        *(f"  unchanged poll, {label}: {poll_shares(table, label)}" for label in labels),
+        f"  (target for the unchanged poll ≥ 70 % of the signed-in bare view: {poll_target})",
         f"In-process with {'/'.join(map(str, BOARD_SIZES))} waiting: desk page "
         f"{across('desk page', 'queries')} queries, {across('desk page', 'ms')} ms; changed "
         f"poll {across('poll changed', 'queries')} queries, {across('poll changed', 'ms')} ms, "
@@ -562,7 +976,13 @@ def summary_block(
             f"{sum(baseline.errors.values())} errors, p50 {base['p50_ms']} · p99 "
             f"{base['p99_ms']} · max {base['max_ms']} ms; gunicorn CPU {baseline.server_cpu_pct}%"
         )
-    changed = by_name[f"poll changed, {OPEN_LOOP_WAITING} waiting"].server_cpu_ms
+    if opened is None:
+        return "\n".join(lines)
+    lat = opened.latency
+    acted = [a for a in opened.actions if a.status != "skipped"]
+    action_ms = sorted(a.latency_ms for a in acted)
+    open_errors = sum(opened.errors.values()) + sum(1 for a in acted if a.status != 200)
+    changed = table[CHANGED_POLL][after]["server_cpu_ms"]
     herd = opened.screens * changed / 1000
     lines += [
         f"Each change makes every screen fetch the board: {opened.screens} × {changed:.1f} ms "
@@ -591,11 +1011,33 @@ def summary_block(
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = harness.arguments(__doc__, PORTS, DEFAULT_DB_URL)
     parser.add_argument("--quick", action="store_true", help="short durations: a smoke run")
+    parser.add_argument(
+        "--before",
+        metavar="PATH",
+        help="another checkout (e.g. a clone of main at the commit before a change) to "
+        "measure beside this tree; its database is the same name with _before",
+    )
+    parser.add_argument(
+        "--rounds", type=int, help="closed-loop rounds, medians (3 with --before, else 1)"
+    )
     parser.add_argument("--duration", type=float, help="open-loop seconds (default 30, quick 8)")
     parser.add_argument(
-        "--closed-seconds", type=float, help="seconds measured per closed-loop case (5, quick 1.5)"
+        "--closed-seconds", type=int, help="seconds of wrk per closed-loop case (5, quick 1)"
     )
-    parser.add_argument("--warmup", type=float, help="warm-up seconds per case (2, quick 0.5)")
+    parser.add_argument("--warmup", type=int, help="seconds of wrk on the desk first (2, quick 1)")
+    parser.add_argument("--bursts", type=int, help="runs of adds from 20 waiting (10, quick 3)")
+    parser.add_argument(
+        "--burst-adds", type=int, default=20, help="answers each run of adds waits for (20)"
+    )
+    parser.add_argument(
+        "--grow-to", type=int, default=400, help="the growing board's size at the end (400)"
+    )
+    parser.add_argument(
+        "--open-loop",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the open loop after the closed one (default: on)",
+    )
     parser.add_argument(
         "--baseline",
         type=float,
@@ -604,130 +1046,153 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--screens", type=int, default=500, help="open-loop screens (500)")
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between polls (2)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (2)")
-    parser.add_argument("--concurrency", type=int, default=16, help="closed-loop connections")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
+    parser.add_argument("--concurrency", type=int, default=20, help="wrk connections (20)")
     parser.add_argument("--seed", type=int, default=1, help="random seed for phases and rota")
     args = parser.parse_args(argv)
     args.duration = args.duration or (8.0 if args.quick else 30.0)
-    args.closed_seconds = args.closed_seconds or (1.5 if args.quick else 5.0)
+    args.closed_seconds = args.closed_seconds or (1 if args.quick else 5)
+    args.warmup = args.warmup or (1 if args.quick else 2)
+    args.bursts = args.bursts or (3 if args.quick else 10)
+    args.rounds = args.rounds or (3 if args.before and not args.quick else 1)
     if args.baseline is None:
         args.baseline = 4.0 if args.quick else 10.0
-    if args.warmup is None:
-        args.warmup = 0.5 if args.quick else 2.0
     if not 0 <= args.baseline <= 3600:
         parser.error("--baseline must be between 0 and 3600 seconds")
-    for name in ("duration", "closed_seconds", "interval"):
+    for name in ("duration", "closed_seconds", "interval", "warmup"):
         if not 0 < getattr(args, name) <= 3600:
             parser.error(f"--{name.replace('_', '-')} must be between 0 and 3600 seconds")
     if not 1 <= args.screens <= 5000 or not 1 <= args.workers <= 16:
         parser.error("--screens must be 1-5000 and --workers 1-16")
-    if not 1 <= args.concurrency <= 256:
-        parser.error("--concurrency must be 1-256")
+    if not 1 <= args.threads <= args.concurrency <= 256:
+        parser.error("--threads must be 1 to --concurrency, and --concurrency at most 256")
+    if not 1 <= args.rounds <= 20 or not 1 <= args.bursts <= 1000:
+        parser.error("--rounds must be 1-20 and --bursts 1-1000")
+    if args.burst_adds < args.threads or args.grow_to - 20 < args.threads:
+        parser.error("--burst-adds and --grow-to minus 20 must be at least --threads")
     return args
 
 
 def run(args: argparse.Namespace, workdir: Path) -> dict:
+    wrk.command_path()  # before anything is set up
+    base_env = dict(os.environ)
     cpu_share = harness.cpu_share()
     port, meta = harness.prepare(args, workdir, PORTS)
     meta |= {
         "cpu_share_pct": cpu_share,
-        "workers": args.workers,
-        "concurrency": args.concurrency,
-        "closed_seconds": args.closed_seconds,
+        **{
+            name: getattr(args, name)
+            for name in ("workers", "threads", "concurrency", "closed_seconds", "rounds")
+        },
+        **{name: getattr(args, name) for name in ("bursts", "burst_adds", "grow_to")},
     }
     from django.db import connections
 
-    from queueing.models import Board, EnquiryType, Team
+    from bench.board import leader
 
+    connections.close_all()
     password = secrets.token_urlsafe(16)
-    user = harness.create_user(LEADER, "Student leader", password)
-    screens = harness.session_cookies(user, args.screens)
-    teams = [{"id": t.pk, "slug": t.slug, "staff": 2} for t in Team.objects.filter(is_active=True)]
-    enquiry_ids = list(EnquiryType.objects.filter(is_active=True).values_list("pk", flat=True))
-    set_board(OPEN_LOOP_WAITING, user=user)
-    version = Board.current_version()
-    connections.close_all()
-
-    with harness.Server(port, args.workers, workdir / "server.log") as server:
-        print(
-            f"gunicorn up: {args.workers} sync workers. Load average {meta['load']}; a busy "
-            f"loop got {meta['cpu_share_pct']} % of a core (100 % = the machine is quiet).",
-            flush=True,
-        )
-        cookies = harness.log_in(port, LEADER, password)
-        logged_in = harness.cookie_header(cookies)
-        htmx = logged_in | {"HX-Request": "true"}
-
-        def closed(name: str, path: str, expect: int, headers: dict | None = None):
-            print(f"  closed loop: {name}…", flush=True)
-            return asyncio.run(
-                closed_loop(
-                    port,
-                    name,
-                    path,
-                    headers or {},
-                    expect=expect,
-                    args=args,
-                    server_cpu=server.cpu_seconds,
-                )
+    name = "after" if args.before else "this tree"
+    after = Checkout(name, harness.ROOT, sys.executable, dict(os.environ), port, args, workdir)
+    checkouts = [after]
+    try:
+        with contextlib.ExitStack() as stack:
+            if args.before:
+                checkouts.insert(0, before_checkout(args, workdir, base_env, port))
+            for checkout in checkouts:
+                stack.enter_context(checkout)
+                checkout.sign_in(password)
+            labels = [checkout.label for checkout in checkouts]
+            meta["checkouts"] = {checkout.label: checkout.describe() for checkout in checkouts}
+            print(
+                f"gunicorn up: {args.workers} sync workers for {' and '.join(labels)}. Load "
+                f"average {meta['load']}; a busy loop got {meta['cpu_share_pct']} % of a core "
+                "(100 % = the machine is quiet).",
+                flush=True,
             )
+            for checkout in checkouts:
+                warm_up(checkout, args)
 
-        results = [
-            closed("bare view, anonymous", "/bench/bare/", 200),
-            closed("bare view, logged in", "/bench/bare/user/", 200, logged_in),
-            closed("poll unchanged (204)", f"/desk/poll/?v={version}", 204, htmx),
-            closed(f"poll changed, {OPEN_LOOP_WAITING} waiting", "/desk/poll/?v=0", 200, htmx),
-        ]
-        for waiting in BOARD_SIZES:
-            set_board(waiting, user=user)
-            connections.close_all()
-            results.append(closed(f"desk page, {waiting} waiting", "/desk/", 200, logged_in))
-        print_closed(results)
+            measures: list[Measure] = []
+            for round_no in range(1, args.rounds + 1):
+                print(f"\nClosed loop, round {round_no} of {args.rounds}…", flush=True)
+                order = checkouts if round_no % 2 else checkouts[::-1]
+                for case in CASES:
+                    for checkout in order:
+                        measures.append(measure(checkout, case, args, round_no))
+                        print_measure(measures[-1])
+            table = aggregate(measures, labels)
+            print_closed(table, labels)
 
-        print("\nCounting queries in-process…", flush=True)
-        queries = count_queries(user)
-        harness.print_table(
-            ["in-process", "queries", "ms", "KiB"],
-            [
-                [label, row["queries"], f"{row['ms']:.1f}", row["kb"]]
-                for label, row in queries.items()
-            ],
-        )
-
-        def open_phase(seconds: float, leader: Leader | None) -> OpenResult:
-            version = set_board(OPEN_LOOP_WAITING, user=user)
-            connections.close_all()
-            work = "with a leader at work" if leader else "and no changes (baseline)"
-            print(f"\nOpen loop: {args.screens} screens for {seconds:g} s {work}…", flush=True)
-            result = asyncio.run(
-                open_loop(
-                    port,
-                    screens,
-                    version,
-                    leader,
-                    interval=args.interval,
-                    seconds=seconds,
-                    seed=args.seed,
-                    server_cpu=server.cpu_seconds,
-                )
+            user = leader(LEADER)
+            print("\nCounting queries in-process…", flush=True)
+            queries = count_queries(user)
+            harness.print_table(
+                ["in-process", "queries", "ms", "KiB"],
+                [
+                    [label, row["queries"], f"{row['ms']:.1f}", row["kb"]]
+                    for label, row in queries.items()
+                ],
             )
-            print_open(result)
-            return result
-
-        baseline = open_phase(args.baseline, None) if args.baseline else None
-        opened = open_phase(args.duration, Leader(port, cookies, teams, enquiry_ids))
-    connections.close_all()
+            baseline = opened = None
+            if args.open_loop:
+                baseline, opened = open_phases(args, after, user)
+            connections.close_all()
+    finally:
+        if args.before and not args.keep_db:
+            with contextlib.suppress(Exception):
+                harness.recreate_database(before_db_url(args.db_url), drop_only=True)
 
     meta["cpu_share_end_pct"] = harness.cpu_share()
-    block = summary_block(meta, results, queries, opened, baseline)
+    block = summary_block(meta, table, labels, queries, opened, baseline)
     harness.print_block(block)
     return {
         "meta": meta,
-        "closed": [asdict(r) for r in results],
+        "closed": [asdict(m) for m in measures],
+        "table": table,
         "queries": queries,
-        "open": asdict(opened),
+        "open": asdict(opened) if opened else None,
         "open_baseline": asdict(baseline) if baseline else None,
         "summary": block,
     }
+
+
+def open_phases(
+    args: argparse.Namespace, after: Checkout, user
+) -> tuple[OpenResult | None, OpenResult]:
+    """The open loop on this tree: a baseline with nothing changing, then with a leader
+    at work."""
+    from django.db import connections
+
+    from queueing.models import EnquiryType, Team
+
+    screens = harness.session_cookies(user, args.screens)
+    teams = [{"id": t.pk, "slug": t.slug, "staff": 2} for t in Team.objects.filter(is_active=True)]
+    enquiry_ids = list(EnquiryType.objects.filter(is_active=True).values_list("pk", flat=True))
+
+    def phase(seconds: float, leader: Leader | None) -> OpenResult:
+        version = set_board(OPEN_LOOP_WAITING, user=user)
+        connections.close_all()
+        work = "with a leader at work" if leader else "and no changes (baseline)"
+        print(f"\nOpen loop: {args.screens} screens for {seconds:g} s {work}…", flush=True)
+        result = asyncio.run(
+            open_loop(
+                after.port,
+                screens,
+                version,
+                leader,
+                interval=args.interval,
+                seconds=seconds,
+                seed=args.seed,
+                server_cpu=after.server.cpu_seconds,
+            )
+        )
+        print_open(result)
+        return result
+
+    baseline = phase(args.baseline, None) if args.baseline else None
+    opened = phase(args.duration, Leader(after.port, after.cookies, teams, enquiry_ids))
+    return baseline, opened
 
 
 if __name__ == "__main__":

@@ -301,8 +301,12 @@ def log_in(port: int, username: str, password: str) -> dict[str, str]:
 # --- gunicorn ----------------------------------------------------------------------------
 
 
-def free_port(preferred: int | None, ports: range) -> int:
+def free_port(preferred: int | None, ports: range, taken: tuple[int, ...] = ()) -> int:
+    """A port of `ports` nothing listens on, other than those `taken` for a server not
+    started yet."""
     for port in [preferred] if preferred else ports:
+        if port in taken:
+            continue
         if port not in ports:
             raise SystemExit(f"--port must be within {ports.start}-{ports.stop - 1}.")
         with socket.socket() as probe:
@@ -349,11 +353,27 @@ class Server:
     """gunicorn (sync workers) in its own process group, with the environment of this
     process; as a context manager, started, answering, and stopped whatever happens."""
 
-    def __init__(self, port: int, workers: int, log_path: Path, *, timeout: int = 30) -> None:
+    def __init__(
+        self,
+        port: int,
+        workers: int,
+        log_path: Path,
+        *,
+        timeout: int = 30,
+        root: Path = ROOT,
+        python: str = sys.executable,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """`root`, `python` and `env` serve another checkout: its code, its virtual
+        environment, its database (by default this tree, this Python, this process's
+        environment)."""
         self.port = port
         self.workers = workers
         self.log_path = log_path
         self.timeout = timeout
+        self.root = root
+        self.python = python
+        self.env = env
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> Server:
@@ -370,16 +390,17 @@ class Server:
 
     def start(self) -> None:
         command = [
-            *(sys.executable, "-m", "gunicorn", "resq.wsgi:application"),
+            *(self.python, "-m", "gunicorn", "resq.wsgi:application"),
             *("--bind", f"{HOST}:{self.port}", "--workers", str(self.workers)),
             *("--worker-class", "sync", "--timeout", str(self.timeout)),
             *("--graceful-timeout", "5", "--log-level", "warning", "--error-logfile", "-"),
-            *("--chdir", str(ROOT)),
+            *("--chdir", str(self.root)),
         ]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 command,
-                cwd=ROOT,
+                cwd=self.root,
+                env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
