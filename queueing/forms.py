@@ -37,6 +37,9 @@ class VisitForm(forms.ModelForm):
 
     def _get_validation_exclusions(self) -> set[str]:
         excluded = super()._get_validation_exclusions()
+        # The form's choice fields have already loaded the team and the enquiry type;
+        # the model's check that they exist would read the same two rows again.
+        excluded |= {"team", "enquiry_type"} & set(self.fields)
         if self.instance.pk is not None:
             details = ("student_name", "student_number", "unit_code")
             excluded |= {name for name in details if name not in self.changed_data}

@@ -7,9 +7,13 @@ works with JavaScript off.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from itertools import chain
+from pathlib import Path
 
 from allauth.core.internal import ratelimit
 from django.conf import settings
@@ -18,8 +22,10 @@ from django.contrib.auth.decorators import permission_required
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
+from django.template.backends.utils import csrf_input
+from django.template.loader import get_template, render_to_string
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -28,13 +34,22 @@ from django_htmx.http import reswap, retarget
 
 from .forms import AddVisitForm, EditVisitForm, RemoveVisitForm, StaffingForm, StudentLookupForm
 from .models import Board, StaffingLimitReached, Team, TransitionError, Visit
-from .templatetags.desk import offer_tags
+from .templatetags.desk import fill_slots, in_place, offer_tags
 
 logger = logging.getLogger(__name__)
 
 DESK = "queueing/desk.html"
 # A version's board never changes, so this only bounds memory, not staleness.
 BOARD_CACHE_SECONDS = 10 * 60
+# What the board shows of a visit: loading no more keeps a long queue cheap to read.
+BOARD_FIELDS = (
+    "student_name", "student_number", "unit_code", "status", "outcome",
+    "arrived_at", "started_at", "ended_at", "team__name", "enquiry_type__name",
+    "started_by__first_name", "started_by__username",
+    "ended_by__first_name", "ended_by__username",
+)  # fmt: skip
+# The version whose board this process rendered last (see board_html).
+_last_rendered: dict[str, int] = {}
 
 # Per user: far above what a busy desk types, far below reading visits by number.
 LOOKUP_RATE_LIMITS = {"student_lookup": "30/m/user"}
@@ -58,7 +73,7 @@ def board_context(*, version: int | None = None) -> dict:
     waiting: dict[int, list[Visit]] = {team.pk: [] for team in teams}
     sessions: list[Visit] = []
     recent: list[Visit] = []
-    for visit in Visit.objects.on_board(now=now):
+    for visit in Visit.objects.on_board(now=now).only(*BOARD_FIELDS):
         if visit.status == Visit.Status.WAITING:
             waiting.setdefault(visit.team_id, []).append(visit)
         elif visit.status == Visit.Status.IN_SESSION:
@@ -82,25 +97,120 @@ def board_context(*, version: int | None = None) -> dict:
     }
 
 
-def board_html(*, version: int | None = None) -> tuple[int, str]:
-    """The board fragment for htmx screens, rendered once per board version.
+def board_rows(context: dict) -> None:
+    """Add each row's HTML to a board's context, reusing rows rendered for earlier
+    versions.
+
+    A row's HTML depends only on what it shows (its timer and a waiting row's place in
+    line are slots), so it is cached under a digest of exactly that: a new version
+    renders the rows that changed, not the whole queue. All of a board's rows are read
+    in one cache call.
+    """
+    tz = timezone.get_current_timezone_name()
+    sessions = [
+        _row("session", visit, visit.student_number, visit.team.name, visit.unit_code,
+             visit.enquiry_type.name, _name(visit.started_by), visit.started_at)
+        for visit in context["sessions"]
+    ]  # fmt: skip
+    waiting = {
+        team.pk: [
+            _row("waiting", visit, visit.student_number, visit.unit_code,
+                 visit.enquiry_type.name, visit.arrived_at)
+            for visit in team.waiting
+        ]
+        for team in context["teams"]
+    }  # fmt: skip
+    recent = [
+        _row("recent", visit, visit.team.name, visit.get_outcome_display(), visit.ended_at,
+             visit.undo_until, tz, _name(visit.ended_by))
+        for visit in context["recent"]
+    ]  # fmt: skip
+    html = _rows_html([*sessions, *chain.from_iterable(waiting.values()), *recent])
+    context["session_rows"] = _joined(html[key] for key, _ in sessions)
+    for team in context["teams"]:
+        team.waiting_rows = _joined(
+            in_place(html[key], place) for place, (key, _) in enumerate(waiting[team.pk], 1)
+        )
+    context["recent_rows"] = _joined(html[key] for key, _ in recent)
+
+
+def _joined(rows: Iterable[str]) -> str:
+    # Rendered rows, escaped as they were rendered.
+    return mark_safe("".join(rows))  # noqa: S308
+
+
+def _row(kind: str, visit: Visit, *shown: object) -> tuple[str, dict]:
+    """A row's cache key (a digest of everything the row shows) and what renders it."""
+    shown = (kind, _markup(), visit.pk, visit.student_name, *shown)
+    digest = hashlib.blake2b(repr(shown).encode(), digest_size=16).hexdigest()
+    return f"resq:row:{digest}", {"kind": kind, "visit": visit}
+
+
+def _rows_html(rows: list[tuple[str, dict]]) -> dict[str, str]:
+    """Each row's HTML by its key: from the cache in one call, the misses rendered."""
+    boards = caches["board"]
+    html = (_cache_call(boards.get_many, [key for key, _ in rows]) if rows else None) or {}
+    missing = {}
+    for key, context in rows:
+        if key not in html and key not in missing:
+            missing[key] = render_to_string(f"{DESK}#{context['kind']}-row", context)
+    if missing:
+        _cache_call(boards.set_many, missing, timeout=BOARD_CACHE_SECONDS)
+    return html | missing
+
+
+def _name(user) -> str | None:
+    """Who started or ended a visit, as the board names them."""
+    return None if user is None else user.display_name
+
+
+@functools.cache
+def _markup() -> str:
+    """The desk template's own digest: rows cached by a shared cache before a change to
+    their markup are not reused after it."""
+    origin = get_template(DESK).origin.name
+    return hashlib.blake2b(Path(origin).read_bytes(), digest_size=8).hexdigest()
+
+
+def board_html(*, version: int | None = None, page: bool = False) -> tuple[int, str]:
+    """The board of a version, rendered once for every screen.
 
     When something changes, every open screen asks for the new board within two
     seconds; rendering it once per screen would cost hundreds of renders per change.
-    The fragment depends on nothing but the version: no CSRF token (htmx sends the
-    token in a header from the page), no per-user content, and timers that the
-    browser recomputes from their start times the moment they arrive.
+    The board depends on nothing but the version, and is kept in two forms: the
+    fragment htmx screens are sent as it is (no CSRF inputs, since htmx sends the token
+    in a header, and timers as of the render, which the browser redraws from their
+    start times the moment they arrive), and with `page` the board with its slots
+    left for the page to fill per request (`fill_slots`).
     """
     if version is None:
         version = Board.current_version()
-    key = f"resq:board:{version}"
     boards = caches["board"]
-    html = _cache_call(boards.get, key)
+    fragment_key, page_key = _board_keys(version)
+    html = _cache_call(boards.get, page_key if page else fragment_key)
     if html is None:
         context = board_context(version=version)
-        html = render_to_string(f"{DESK}#board", {**context, "shared": True})
-        _cache_call(boards.set, key, html, timeout=BOARD_CACHE_SECONDS)
+        board_rows(context)
+        slotted = render_to_string(f"{DESK}#board", context)
+        fragment = fill_slots(slotted, csrf_input="", now=context["server_now"])
+        _cache_call(
+            boards.set_many,
+            {fragment_key: fragment, page_key: slotted},
+            timeout=BOARD_CACHE_SECONDS,
+        )
+        # Every request asks for the current version's board, so the one this process
+        # rendered before is dropped rather than left to crowd the rows out of the cache.
+        previous = _last_rendered.get("version", version)
+        if previous != version:
+            _cache_call(boards.delete_many, _board_keys(previous))
+        _last_rendered["version"] = version
+        html = slotted if page else fragment
     return version, html
+
+
+def _board_keys(version: int) -> tuple[str, str]:
+    """The keys of a version's fragment and of its board for the page."""
+    return f"resq:board:{version}", f"resq:board:{version}:page"
 
 
 def _cache_call(method: Callable, *args, **kwargs):
@@ -152,11 +262,24 @@ def _load_visit(pk: int) -> Visit:
 @require_GET
 @desk_view
 def desk(request: HttpRequest) -> HttpResponse:
-    context = board_context()
-    context["form"] = AddVisitForm()
-    context["poll_ms"] = int(settings.RESQ_POLL_SECONDS * 1000)
+    return _desk_page(request, AddVisitForm())
+
+
+def _desk_page(request: HttpRequest, form: AddVisitForm) -> HttpResponse:
+    """The whole desk, the board taken from the per-version cache with this request's
+    CSRF inputs (the page works without JavaScript) and timers as of now."""
+    version, board = board_html(page=True)
+    now = timezone.now()
+    # Template output, escaped as it was rendered; the slots add only our own markup.
+    board = mark_safe(fill_slots(board, csrf_input=csrf_input(request), now=now))  # noqa: S308
+    context = {
+        "board": board,
+        "form": form,
+        "poll_ms": int(settings.RESQ_POLL_SECONDS * 1000),
+        "server_now": now,
+    }
     response = render(request, DESK, context)
-    response["X-Board-Version"] = str(context["board_version"])
+    response["X-Board-Version"] = str(version)
     return response
 
 
@@ -193,10 +316,7 @@ def add_visit(request: HttpRequest) -> HttpResponse:
                 f"{DESK}#messages", {"oob": True}, request
             ).encode()
             return response
-        context = board_context()
-        context["form"] = form
-        context["poll_ms"] = int(settings.RESQ_POLL_SECONDS * 1000)
-        return render(request, DESK, context)
+        return _desk_page(request, form)
     visit = Visit.add(
         by=request.user,
         **{

@@ -348,7 +348,13 @@ else:
             # limits keep one entry per address, so this is far above what a desk sees.
             "OPTIONS": {"MAX_ENTRIES": 20_000},
         },
-        "board": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "board"},
+        # The board of each version and its rows, one entry a row: Django's default of
+        # 300 entries would evict a 400-row board's own rows while it is assembled.
+        "board": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "board",
+            "OPTIONS": {"MAX_ENTRIES": 5000},
+        },
     }
 # Sessions stay in the database, the source of truth, so a manager can end them and
 # deactivating a user ends theirs. "cached_db" also keeps a copy in the cache, which

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -7,6 +8,7 @@ from urllib.parse import quote, unquote
 
 from django import template
 from django.utils import timezone
+from django.utils.html import format_html
 
 if TYPE_CHECKING:
     from queueing.models import Visit
@@ -34,6 +36,44 @@ def wait_level(since: datetime | None, now: datetime | None = None) -> int:
         return 0
     minutes = ((now or timezone.now()) - since).total_seconds() / 60
     return next((level for level in (30, 20, 10) if minutes >= level), 0)
+
+
+# The board is rendered once per version and shared by every screen, so what differs
+# between answers is left as a slot and filled as each answer goes out: each form's
+# CSRF input (the page has one, htmx sends the token in a header) and each timer's
+# text and colour (the page without JavaScript shows them as of its request). A
+# waiting row's place in line is a slot too, filled as the board is put together from
+# cached rows. A slot is a tag no student's data can produce: what is typed reaches
+# the board escaped.
+CSRF_SLOT = "<csrf-slot></csrf-slot>"
+PLACE_SLOT = "<place-slot></place-slot>"
+TIMER = '<span class="timer level-{level}" data-since="{since}">{text}</span>'
+SLOTS = re.compile(re.escape(CSRF_SLOT) + r'|<timer-slot since="([^"]+)"></timer-slot>')
+
+
+@register.simple_tag
+def timer(since: datetime) -> str:
+    """A timer's slot; `fill_slots` writes the timer as of the answer's time."""
+    return format_html('<timer-slot since="{}"></timer-slot>', since.isoformat())
+
+
+def fill_slots(board: str, *, csrf_input: str, now: datetime) -> str:
+    """The board with its slots filled: the CSRF input ("" for htmx) and the timers
+    against `now`."""
+
+    def fill(slot: re.Match) -> str:
+        if slot[1] is None:
+            return csrf_input
+        since = datetime.fromisoformat(slot[1])
+        return TIMER.format(level=wait_level(since, now), since=slot[1], text=elapsed(since, now))
+
+    return SLOTS.sub(fill, board)
+
+
+def in_place(row: str, place: int) -> str:
+    """A waiting row with its place in line. The cached row leaves it out, so that
+    starting the student at the head of the line re-renders no one behind them."""
+    return row.replace(PLACE_SLOT, str(place), 1)
 
 
 # A message can carry an offer about the visit it tells of: "start" (one more staff
