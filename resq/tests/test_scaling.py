@@ -256,7 +256,11 @@ DATABASE_AND_LOCMEM = {
         "LOCATION": "resq_cache",
         "OPTIONS": {"MAX_ENTRIES": 20_000},
     },
-    "board": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "board"},
+    "board": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "board",
+        "OPTIONS": {"MAX_ENTRIES": 5000},
+    },
 }
 DB_SESSIONS = "django.contrib.sessions.backends.db"
 CACHED_DB_SESSIONS = "django.contrib.sessions.backends.cached_db"
