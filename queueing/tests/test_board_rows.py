@@ -11,18 +11,10 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from queueing import views
-from queueing.models import Board, EnquiryType, Team, Visit
+from queueing.models import Board, EnquiryType, Visit
 from queueing.tests.factories import VisitFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def studysmarter():
-    team = Team.objects.get(slug="studysmarter")
-    team.available_staff = 3
-    team.save()
-    return team
 
 
 @pytest.fixture

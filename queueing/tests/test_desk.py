@@ -15,14 +15,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def studysmarter():
-    team = Team.objects.get(slug="studysmarter")
-    team.available_staff = 2
-    team.save()
-    return team
-
-
-@pytest.fixture
 def librarian():
     return Team.objects.get(slug="librarian")
 
