@@ -60,3 +60,29 @@ def test_it_shows_every_column_of_the_visit_list_on_a_laptop(open_page, manager)
     expect(teams).to_be_visible()
     page.reload()
     expect(teams).to_be_visible()
+
+
+def test_it_keeps_the_import_preview_of_a_long_old_name_within_a_tablet_screen(
+    open_page, manager, tmp_path
+):
+    # The old system accepted anything: 200 letters without a space, kept as written.
+    export = tmp_path / "old.csv"
+    export.write_text(
+        "id,studentName,studentNumber,unitCode,enquiry,queue,status,"
+        "enterQueueTime,changeSessionTime,exitSessionTime\n"
+        f"101,{'x' * 200},21234567,CITS3200,Essay,STUDYSmarter,Completed,"
+        "2021-10-18 02:05:07,2021-10-18 02:15:00,2021-10-18 02:40:30\n",
+        encoding="utf-8",
+    )
+    page = open_page(
+        reverse("admin:queueing_visit_import"),
+        user=manager,
+        two_factor=True,
+        viewport={"width": 1024, "height": 768},
+    )
+    page.set_input_files("input[type=file]", export)
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_role("heading", name="Kept as written")).to_be_visible()
+
+    width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], width
