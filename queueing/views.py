@@ -33,7 +33,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import reswap, retarget
 
 from .forms import AddVisitForm, EditVisitForm, RemoveVisitForm, StaffingForm, StudentLookupForm
-from .models import Board, StaffingLimitReached, Team, TransitionError, Visit
+from .models import Board, EnquiryType, StaffingLimitReached, Team, TransitionError, Visit
 from .templatetags.desk import fill_slots, in_place, offer_tags
 
 logger = logging.getLogger(__name__)
@@ -186,7 +186,7 @@ def board_html(*, version: int | None = None, page: bool = False) -> tuple[int, 
     if version is None:
         version = Board.current_version()
     boards = caches["board"]
-    fragment_key, page_key = _board_keys(version)
+    fragment_key, page_key, _ = _version_keys(version)
     html = _cache_call(boards.get, page_key if page else fragment_key)
     if html is None:
         context = board_context(version=version)
@@ -202,15 +202,15 @@ def board_html(*, version: int | None = None, page: bool = False) -> tuple[int, 
         # rendered before is dropped rather than left to crowd the rows out of the cache.
         previous = _last_rendered.get("version", version)
         if previous != version:
-            _cache_call(boards.delete_many, _board_keys(previous))
+            _cache_call(boards.delete_many, _version_keys(previous))
         _last_rendered["version"] = version
         html = slotted if page else fragment
     return version, html
 
 
-def _board_keys(version: int) -> tuple[str, str]:
-    """The keys of a version's fragment and of its board for the page."""
-    return f"resq:board:{version}", f"resq:board:{version}:page"
+def _version_keys(version: int) -> tuple[str, str, str]:
+    """The keys of a version's fragment, its board for the page and its empty add form."""
+    return f"resq:board:{version}", f"resq:board:{version}:page", f"resq:board:{version}:add-form"
 
 
 def _cache_call(method: Callable, *args, **kwargs):
@@ -222,6 +222,41 @@ def _cache_call(method: Callable, *args, **kwargs):
     except Exception:
         logger.warning("Board cache unavailable; rendering the board without it", exc_info=True)
         return None
+
+
+def add_form_html(
+    request: HttpRequest, form: AddVisitForm | None = None, *, version: int | None = None
+) -> str:
+    """The add form with this request's CSRF input.
+
+    The empty form, on every page and after every add, shows only the active teams and
+    enquiry types, so it is rendered once per list of them (its fields' templates cost
+    more than the rest of the page), kept in the board cache under a digest of the
+    lists, and noted for the board version it was asked for: every change to a team or
+    an enquiry type moves the version, so a page at a version it was asked for before
+    reads no choices. A form with what was typed and its errors is rendered as it is.
+    """
+    if form is None:
+        boards = caches["board"]
+        if version is None:
+            version = Board.current_version()
+        noted = _version_keys(version)[2]
+        html = _cache_call(boards.get, noted)
+        if html is None:
+            choices = (
+                list(Team.objects.filter(is_active=True).values_list("pk", "name")),
+                list(EnquiryType.objects.filter(is_active=True).values_list("pk", "name")),
+            )
+            digest = hashlib.blake2b(repr((_markup(), choices)).encode(), digest_size=16)
+            key = f"resq:add-form:{digest.hexdigest()}"
+            html = _cache_call(boards.get, key)
+            if html is None:
+                html = render_to_string(f"{DESK}#add-form", {"form": AddVisitForm()})
+            _cache_call(boards.set_many, {key: html, noted: html}, timeout=BOARD_CACHE_SECONDS)
+    else:
+        html = render_to_string(f"{DESK}#add-form", {"form": form})
+    # Template output, escaped as it was rendered; the slot adds only our own markup.
+    return mark_safe(fill_slots(html, csrf_input=csrf_input(request), now=timezone.now()))  # noqa: S308
 
 
 def _fragment_response(html: str, version: int) -> HttpResponse:
@@ -262,10 +297,10 @@ def _load_visit(pk: int) -> Visit:
 @require_GET
 @desk_view
 def desk(request: HttpRequest) -> HttpResponse:
-    return _desk_page(request, AddVisitForm())
+    return _desk_page(request)
 
 
-def _desk_page(request: HttpRequest, form: AddVisitForm) -> HttpResponse:
+def _desk_page(request: HttpRequest, form: AddVisitForm | None = None) -> HttpResponse:
     """The whole desk, the board taken from the per-version cache with this request's
     CSRF inputs (the page works without JavaScript) and timers as of now."""
     version, board = board_html(page=True)
@@ -274,7 +309,7 @@ def _desk_page(request: HttpRequest, form: AddVisitForm) -> HttpResponse:
     board = mark_safe(fill_slots(board, csrf_input=csrf_input(request), now=now))  # noqa: S308
     context = {
         "board": board,
-        "form": form,
+        "add_form": add_form_html(request, form, version=version),
         "poll_ms": int(settings.RESQ_POLL_SECONDS * 1000),
         "server_now": now,
     }
@@ -311,7 +346,7 @@ def add_visit(request: HttpRequest) -> HttpResponse:
         if request.htmx:
             # The form with its errors, and an emptied messages region so that an
             # earlier "added" message does not stand beside them.
-            response = render(request, f"{DESK}#add-form", {"form": form})
+            response = HttpResponse(add_form_html(request, form))
             response.content += render_to_string(
                 f"{DESK}#messages", {"oob": True}, request
             ).encode()
@@ -329,10 +364,8 @@ def add_visit(request: HttpRequest) -> HttpResponse:
         # A fresh, empty form for the next student; the form's hx-select-oob takes
         # the board out of the response and swaps it in place.
         response = _board_response(request)
-        response.content = (
-            render_to_string(f"{DESK}#add-form", {"form": AddVisitForm()}, request).encode()
-            + response.content
-        )
+        version = int(response["X-Board-Version"])
+        response.content = add_form_html(request, version=version).encode() + response.content
         return response
     return redirect("queueing:desk")
 

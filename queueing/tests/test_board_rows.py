@@ -58,6 +58,41 @@ def test_it_accepts_a_plain_post_from_a_board_form_on_the_page(leader, studysmar
     assert visit.status == Visit.Status.IN_SESSION
 
 
+def test_it_gives_each_page_an_add_form_with_its_own_token(leader, other_leader, studysmarter):
+    data = {
+        "student_name": "Ana Token",
+        "team": studysmarter.pk,
+        "enquiry_type": EnquiryType.objects.get(name="Essay").pk,
+    }
+    for number, user in enumerate([leader, other_leader]):
+        browser = Client(enforce_csrf_checks=True)
+        browser.force_login(user)
+        # The second page takes the empty add form from the cache.
+        page = browser.get(reverse("queueing:desk")).text
+        form = page[page.index('<form id="add-form"') :]
+        form = form[: form.index("</form>")]
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)
+
+        response = browser.post(
+            reverse("queueing:add"),
+            {**data, "student_number": f"2190000{number}", "csrfmiddlewaretoken": token[1]},
+        )
+
+        assert response.status_code == 302
+    assert Visit.objects.count() == 2
+
+
+def test_it_offers_the_enquiry_types_of_the_boards_version(leader_client):
+    assert ">Essay</option>" in leader_client.get(reverse("queueing:desk")).text
+    # As admin's save does: the change, and the board moved.
+    EnquiryType.objects.filter(name="Essay").update(name="Essay plan")
+    Board.bump()
+
+    page = leader_client.get(reverse("queueing:desk")).text
+
+    assert ">Essay plan</option>" in page and ">Essay</option>" not in page
+
+
 def test_it_leaves_no_slot_in_any_answer(leader_client, leader, studysmarter, htmx_headers):
     VisitFactory(student_name="Zoë Ng")
     VisitFactory(student_name="Bo Chen").start_session(by=leader)
