@@ -9,5 +9,9 @@ class User(AbstractUser):
 
     @property
     def display_name(self) -> str:
-        """What other screens show, e.g. "already started by Sam"."""
-        return self.first_name or self.username
+        return self.name_shown(self.first_name, self.username)
+
+    @staticmethod
+    def name_shown(first_name: str, username: str) -> str:
+        """What other screens show of a user, e.g. "already started by Sam"."""
+        return first_name or username

@@ -611,10 +611,14 @@ class Visit(models.Model):
 
     @property
     def undo_until(self) -> datetime | None:
+        return self.undo_deadline(self.ended_at)
+
+    @staticmethod
+    def undo_deadline(ended_at: datetime | None) -> datetime | None:
         """When the undo of a finish or removal stops being offered."""
-        if self.ended_at is None:
+        if ended_at is None:
             return None
-        return self.ended_at + timedelta(seconds=settings.RESQ_UNDO_WINDOW_SECONDS)
+        return ended_at + timedelta(seconds=settings.RESQ_UNDO_WINDOW_SECONDS)
 
     def can_undo_end(self, *, now=None) -> bool:
         now = now or timezone.now()
