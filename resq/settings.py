@@ -137,6 +137,14 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
         f"-c work_mem={env.str('PG_WORK_MEM', default='16MB')}"
     )
+    # Every desk request runs the same few statements (session, user, permissions,
+    # version, the board's reads, an add's writes): bound on the server, each is
+    # prepared once a connection has run it five times, so PostgreSQL stops planning it
+    # again (measured in process: a changed poll 3.4 → 2.7 ms, a plain add 10 → 8.7).
+    # PG_PREPARED_STATEMENTS=off for a transaction-pooling proxy older than
+    # PgBouncer 1.21, which cannot keep them.
+    if env.bool("PG_PREPARED_STATEMENTS", default=True):
+        DATABASES["default"]["OPTIONS"] |= {"server_side_binding": True, "prepare_threshold": 5}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
