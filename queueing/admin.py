@@ -295,7 +295,7 @@ class VisitAdminForm(VisitForm):
             return
         if self.instance.status == status and self.instance.team_id == team.pk:
             return
-        team = Team.objects.select_for_update().get(pk=team.pk)
+        team = Team.objects.select_for_update(no_key=True).get(pk=team.pk)
         if problem := self.instance.staffing_problem(team):
             self.add_error("status", f"{problem} Add a staff member on the desk first.")
 

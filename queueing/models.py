@@ -98,7 +98,7 @@ class Team(models.Model):
         or above MAX_STAFF, and records every change for the utilisation reports.
         """
         with transaction.atomic():
-            team = Team.objects.select_for_update().get(pk=self.pk)
+            team = Team.objects.select_for_update(no_key=True).get(pk=self.pk)
             new = team.available_staff + delta
             if new < 0:
                 raise TransitionError(f"No {team.name} staff are left to take away.")
@@ -544,7 +544,7 @@ class Visit(models.Model):
         with transaction.atomic():
             # Lock the team row: the in-session count must not move between the check
             # and the write, or two screens could both take the last free staff member.
-            team = Team.objects.select_for_update().get(pk=self.team_id)
+            team = Team.objects.select_for_update(no_key=True).get(pk=self.team_id)
             if add_staff:
                 team.change_staffing(+1, by=by)
             if self._is_waiting_in(team):
@@ -642,7 +642,7 @@ class Visit(models.Model):
         with transaction.atomic():
             if self.status == Visit.Status.FINISHED:
                 # Back in session takes a staff member again: the same check as a start.
-                team = Team.objects.select_for_update().get(pk=self.team_id)
+                team = Team.objects.select_for_update(no_key=True).get(pk=self.team_id)
                 self._check_free_staff(team)
                 self._move(
                     by=by,
@@ -698,8 +698,8 @@ class Visit(models.Model):
 
     @classmethod
     def add(cls, *, by: User, **fields: Any) -> Visit:
+        # No team lock (see _lock_teams): adds to a team do not wait for each other.
         with transaction.atomic():
-            _lock_teams(fields.get("team") or fields.get("team_id"))
             visit = cls.objects.create(added_by=by, **fields)
             visit.record(VisitEvent.Action.ADDED, by=by, from_status="")
         return visit
@@ -737,16 +737,24 @@ class Visit(models.Model):
 
 
 def _lock_teams(*teams: Team | int | None) -> None:
-    """Lock team rows before the board, the order every writer keeps.
+    """Lock team rows before the board, the order every writer keeps; several teams
+    in id order.
 
-    PostgreSQL checks a new visit's foreign keys at commit, which takes a share lock on
-    its team row; by then the board row is held. A start or a staffing change holds the
-    team row and waits for the board: without this lock first, the two deadlock
-    (seen under load in the crash test). Several teams are locked in id order.
+    Every team lock is FOR NO KEY UPDATE, never FOR UPDATE: PostgreSQL checks a new
+    visit's team at commit with a FOR KEY SHARE lock on the team row, by when the
+    board row is held, and a start holding its team FOR UPDATE while it waits for the
+    board would deadlock with it (seen under load in the crash test). FOR NO KEY
+    UPDATE keeps starts and staffing changes of one team in turn without blocking that
+    check, so an add needs no team lock of its own.
     """
     ids = sorted({_plain(team) for team in teams if team is not None})
     if ids:
-        list(Team.objects.select_for_update().filter(pk__in=ids).order_by("pk").values("pk"))
+        list(
+            Team.objects.select_for_update(no_key=True)
+            .filter(pk__in=ids)
+            .order_by("pk")
+            .values("pk")
+        )
 
 
 def _plain(value: Any) -> Any:

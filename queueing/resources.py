@@ -442,7 +442,11 @@ class ResQResource(resources.ModelResource):
             # checks the new rows' teams when this transaction commits, holding the
             # board by then, while a start on the desk holds its team and waits for the
             # board. Teams are few, and this is the import's last moment.
-            list(Team.objects.select_for_update().order_by("pk").values_list("pk", flat=True))
+            list(
+                Team.objects.select_for_update(no_key=True)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
             # Open desks show teams, enquiry types and visits: one bump for the file.
             Board.bump()
 

@@ -235,9 +235,9 @@ def test_it_adds_in_the_same_queries_whatever_the_queue(leader_client, htmx_head
     )
 
     # Session, user, permissions; the form's team and enquiry type and the duplicate
-    # check; then in one transaction (a savepoint here, inside the test's) the team
-    # lock, the visit, its event and the version bump (see Visit.add).
-    plain = 12
+    # check; then in one transaction (a savepoint here, inside the test's) the visit,
+    # its event and the version bump (see Visit.add: no team lock).
+    plain = 11
     # The new board (version, teams, visits) and the fresh form's two choice lists.
     assert queries == (plain + 5 if htmx else plain)
     assert Visit.objects.filter(student_number="21234567").exists()

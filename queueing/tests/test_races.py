@@ -24,6 +24,7 @@ from functools import partial
 from html import unescape
 from html.parser import HTMLParser
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.contrib.auth.models import Group
@@ -666,3 +667,49 @@ def test_it_lets_exactly_one_desk_start_the_student_over_http(
         tally.count(won=1, lost=len(clicks) - 1)
     tally.report()
     print(f"  response codes: {dict(statuses)}")
+
+
+def test_it_never_deadlocks_an_add_and_a_start_in_the_same_team(desk_users, team):
+    """The add commits while a start holds the team and waits for the board the add
+    holds: PostgreSQL checks the new visit's team at that commit (see _lock_teams)."""
+    fresh_round(team, staff=1)
+    waiting = VisitFactory(team=team, student_name="Bo Chen")
+    enquiry_type = waiting.enquiry_type
+    add_holds_board, start_holds_team = threading.Event(), threading.Event()
+    bump = Board.bump.__func__
+    errors: list[Exception] = []
+
+    def paused_bump(cls) -> None:
+        if threading.current_thread().name == "start":
+            start_holds_team.set()  # the start locked its team before its bump
+        bump(cls)
+        if threading.current_thread().name == "add":
+            add_holds_board.set()
+            start_holds_team.wait(timeout=BARRIER_SECONDS)
+
+    def add() -> None:
+        Visit.add(by=desk_users[0], student_name="Ana Li", student_number="21000001",
+                  team=team, enquiry_type=enquiry_type)  # fmt: skip
+
+    def start() -> None:
+        add_holds_board.wait(timeout=BARRIER_SECONDS)
+        Visit.objects.get(pk=waiting.pk).start_session(by=desk_users[1])
+
+    def run(action: Callable[[], None]) -> None:
+        try:
+            action()
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    with mock.patch.object(Board, "bump", classmethod(paused_bump)):
+        threads = [threading.Thread(target=run, args=(f,), name=f.__name__) for f in (add, start)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=ROUND_SECONDS)
+
+    assert errors == []
+    assert Visit.objects.filter(student_name="Ana Li", status=WAITING).exists()
+    assert Visit.objects.get(pk=waiting.pk).status == IN_SESSION
