@@ -8,6 +8,7 @@ from hypothesis import settings as hypothesis_settings
 
 from accounts.tests.factories import UserFactory
 from accounts.tests.helpers import pass_two_factor
+from queueing.views import forget_rows_in_process
 
 # Hypothesis' settings for every property and fuzz test. "ci", the default: the same
 # examples on every run (a failure in CI is the failure on your machine), a few dozen
@@ -44,6 +45,7 @@ def _empty_caches(request):
         stores.append(caches["default"])
     for store in stores:
         store.clear()
+    forget_rows_in_process()
     yield
     for store in stores:
         store.clear()

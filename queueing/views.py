@@ -49,9 +49,9 @@ BOARD_CACHE_SECONDS = 10 * 60
 
 @dataclass(frozen=True, slots=True)
 class BoardVisit:
-    """What the board shows of a visit, read as plain values (`BOARD_FIELDS`): a queue of
-    hundreds is read without a model instance for each visit, its team and its enquiry
-    type."""
+    """A board row's values as its template reads them: who started or ended the visit
+    by the name the board shows, its outcome in words and its undo deadline. Made only
+    for a row that is rendered."""
 
     pk: int
     student_name: str
@@ -112,29 +112,33 @@ def desk_view(view: Callable) -> Callable:
 
 
 def board_context(*, version: int | None = None) -> dict:
-    """Everything the board shows, in a fixed number of queries whatever the queue."""
+    """Everything the board shows, in a fixed number of queries whatever the queue.
+
+    Each visit is one row of plain values (`BOARD_FIELDS`), a named tuple: a queue of
+    hundreds is read without a model instance for each visit, its team and its enquiry
+    type, and a row's values are also what its HTML is kept under (`board_rows`).
+    """
     now = timezone.now()
     if version is None:
         version = Board.current_version()
     teams = list(Team.objects.filter(is_active=True))
-    waiting: dict[int, list[BoardVisit]] = {team.pk: [] for team in teams}
-    sessions: list[BoardVisit] = []
-    recent: list[BoardVisit] = []
-    for row in Visit.objects.on_board(now=now).values_list(*BOARD_FIELDS):
-        visit = BoardVisit.from_row(row)
-        if visit.status == Visit.Status.WAITING:
-            waiting.setdefault(visit.team_id, []).append(visit)
-        elif visit.status == Visit.Status.IN_SESSION:
-            sessions.append(visit)
+    waiting: dict[int, list[tuple]] = {team.pk: [] for team in teams}
+    sessions: list[tuple] = []
+    recent: list[tuple] = []
+    for row in Visit.objects.on_board(now=now).values_list(*BOARD_FIELDS, named=True):
+        if row.status == Visit.Status.WAITING:
+            waiting.setdefault(row.team_id, []).append(row)
+        elif row.status == Visit.Status.IN_SESSION:
+            sessions.append(row)
         else:
-            recent.append(visit)
-    in_session = Counter(visit.team_id for visit in sessions)
+            recent.append(row)
+    in_session = Counter(row.team_id for row in sessions)
     for team in teams:
         team.waiting = waiting[team.pk]
         team.in_session = in_session[team.pk]
         team.is_full = team.in_session >= team.available_staff
-    sessions.sort(key=lambda v: (v.started_at, v.pk))
-    recent.sort(key=lambda v: (v.ended_at, v.pk), reverse=True)
+    sessions.sort(key=lambda row: (row.started_at, row.pk))
+    recent.sort(key=lambda row: (row.ended_at, row.pk), reverse=True)
     return {
         "teams": teams,
         "sessions": sessions,
@@ -149,37 +153,21 @@ def board_rows(context: dict) -> None:
     """Add each row's HTML to a board's context, reusing rows rendered for earlier
     versions.
 
-    A row's HTML depends only on what it shows (its timer and a waiting row's place in
-    line are slots), so it is cached under a digest of exactly that: a new version
-    renders the rows that changed, not the whole queue. All of a board's rows are read
-    in one cache call.
+    A row's HTML depends only on its values (its timer and a waiting row's place in
+    line are slots), so it is kept under exactly those: a new version renders the rows
+    that changed, not the whole queue, and finds the others with one dictionary
+    look-up each (`_rows_html`).
     """
-    tz = timezone.get_current_timezone_name()
-    sessions = [
-        _row("session", visit, visit.student_number, visit.team_name, visit.unit_code,
-             visit.enquiry_type_name, visit.started_by, visit.started_at)
-        for visit in context["sessions"]
-    ]  # fmt: skip
-    waiting = {
-        team.pk: [
-            _row("waiting", visit, visit.student_number, visit.unit_code,
-                 visit.enquiry_type_name, visit.arrived_at)
-            for visit in team.waiting
-        ]
-        for team in context["teams"]
-    }  # fmt: skip
-    recent = [
-        _row("recent", visit, visit.team_name, visit.get_outcome_display(), visit.ended_at,
-             visit.undo_until, tz, visit.ended_by)
-        for visit in context["recent"]
-    ]  # fmt: skip
+    sessions = [("session", row) for row in context["sessions"]]
+    waiting = {team.pk: [("waiting", row) for row in team.waiting] for team in context["teams"]}
+    recent = [("recent", row) for row in context["recent"]]
     html = _rows_html([*sessions, *chain.from_iterable(waiting.values()), *recent])
-    context["session_rows"] = _joined(html[key] for key, _ in sessions)
+    context["session_rows"] = _joined(html[row] for row in sessions)
     for team in context["teams"]:
         team.waiting_rows = _joined(
-            in_place(html[key], place) for place, (key, _) in enumerate(waiting[team.pk], 1)
+            in_place(html[row], place) for place, row in enumerate(waiting[team.pk], 1)
         )
-    context["recent_rows"] = _joined(html[key] for key, _ in recent)
+    context["recent_rows"] = _joined(html[row] for row in recent)
 
 
 def _joined(rows: Iterable[str]) -> str:
@@ -187,24 +175,50 @@ def _joined(rows: Iterable[str]) -> str:
     return mark_safe("".join(rows))  # noqa: S308
 
 
-def _row(kind: str, visit: BoardVisit, *shown: object) -> tuple[str, dict]:
-    """A row's cache key (a digest of everything the row shows) and what renders it."""
-    shown = (kind, _markup(), visit.pk, visit.student_name, *shown)
-    digest = hashlib.blake2b(repr(shown).encode(), digest_size=16).hexdigest()
-    return f"resq:row:{digest}", {"kind": kind, "visit": visit}
+# Rows' HTML by (kind, values), in this process: a busy board's few hundred rows are
+# found without a cache call or a digest each. Dropped whole when it outgrows the
+# limit (the board cache still has them) or when what every row depends on changes.
+ROWS_IN_PROCESS = 2000
+_rows_in_process: dict[tuple[str, tuple], str] = {}
+_rows_made_for: list[tuple] = [()]
 
 
-def _rows_html(rows: list[tuple[str, dict]]) -> dict[str, str]:
-    """Each row's HTML by its key: from the cache in one call, the misses rendered."""
-    boards = caches["board"]
-    html = (_cache_call(boards.get_many, [key for key, _ in rows]) if rows else None) or {}
-    missing = {}
-    for key, context in rows:
-        if key not in html and key not in missing:
-            missing[key] = render_to_string(f"{DESK}#{context['kind']}-row", context)
-    if missing:
-        _cache_call(boards.set_many, missing, timeout=BOARD_CACHE_SECONDS)
-    return html | missing
+def _rows_html(rows: list[tuple[str, tuple]]) -> dict[tuple[str, tuple], str]:
+    """Each row's HTML by (kind, values): from this process's memory, then from the
+    board cache in one call (a shared cache has what other processes rendered), the
+    rest rendered."""
+    setting = (_markup(), timezone.get_current_timezone_name(), settings.RESQ_UNDO_WINDOW_SECONDS)
+    if _rows_made_for[0] != setting or len(_rows_in_process) > ROWS_IN_PROCESS:
+        _rows_in_process.clear()
+        _rows_made_for[0] = setting
+    known = _rows_in_process
+    keys = {row: _row_key(row, setting) for row in rows if row not in known}
+    if keys:
+        boards = _cache_call(caches["board"].get_many, list(keys.values())) or {}
+        rendered = {}
+        for (kind, values), key in keys.items():
+            html = boards.get(key)
+            if html is None:
+                visit = BoardVisit.from_row(values)
+                html = rendered[key] = render_to_string(f"{DESK}#{kind}-row", {"visit": visit})
+            known[kind, values] = html
+        if rendered:
+            _cache_call(caches["board"].set_many, rendered, timeout=BOARD_CACHE_SECONDS)
+    return known
+
+
+def forget_rows_in_process() -> None:
+    """Drop the rows this process keeps (tests start each from nothing)."""
+    _rows_in_process.clear()
+
+
+def _row_key(row: tuple[str, tuple], setting: tuple) -> str:
+    """A row's key in the board cache: a digest of its kind, its values and what every
+    row depends on (the desk template's digest, the time zone, the undo window), so a
+    shared cache never mixes in a row from another release or setting."""
+    kind, values = row
+    shown = (kind, *setting, tuple(values))
+    return f"resq:row:{hashlib.blake2b(repr(shown).encode(), digest_size=16).hexdigest()}"
 
 
 @functools.cache

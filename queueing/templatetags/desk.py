@@ -48,7 +48,7 @@ def wait_level(since: datetime | None, now: datetime | None = None) -> int:
 CSRF_SLOT = "<csrf-slot></csrf-slot>"
 PLACE_SLOT = "<place-slot></place-slot>"
 TIMER = '<span class="timer level-{level}" data-since="{since}">{text}</span>'
-SLOTS = re.compile(re.escape(CSRF_SLOT) + r'|<timer-slot since="([^"]+)"></timer-slot>')
+TIMER_SLOT = re.compile(r'<timer-slot since="([^"]+)"></timer-slot>')
 
 
 @register.simple_tag
@@ -62,12 +62,10 @@ def fill_slots(board: str, *, csrf_input: str, now: datetime) -> str:
     against `now`."""
 
     def fill(slot: re.Match) -> str:
-        if slot[1] is None:
-            return csrf_input
         since = datetime.fromisoformat(slot[1])
         return TIMER.format(level=wait_level(since, now), since=slot[1], text=elapsed(since, now))
 
-    return SLOTS.sub(fill, board)
+    return TIMER_SLOT.sub(fill, board.replace(CSRF_SLOT, csrf_input))
 
 
 def in_place(row: str, place: int) -> str:

@@ -185,8 +185,20 @@ def test_it_builds_the_same_board_from_reused_rows(leader_client, leader, studys
     _, reused = views.board_html()
     _, reused_page = views.board_html(page=True)
     views.caches["board"].clear()
+    views.forget_rows_in_process()
     _, fresh = views.board_html()
     _, fresh_page = views.board_html(page=True)
 
     assert reused == fresh
     assert reused_page == fresh_page
+
+
+def test_it_renders_rows_again_for_another_undo_window(leader_client, leader, frozen, settings):
+    VisitFactory().remove(by=leader, outcome=Visit.Outcome.NO_SHOW)
+    leader_client.get(reverse("queueing:poll"), {"v": "-1"})
+    settings.RESQ_UNDO_WINDOW_SECONDS = 600
+    Board.bump()
+
+    board = leader_client.get(reverse("queueing:poll"), {"v": "-1"}).text
+
+    assert f'data-undo-until="{(frozen + timedelta(minutes=10)).isoformat()}"' in board
