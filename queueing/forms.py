@@ -125,9 +125,10 @@ class AddVisitForm(VisitDetailsForm):
         cleaned = super().clean()
         number = cleaned.get("student_number")
         if number and not cleaned.get("confirm_duplicate"):
-            self.duplicate = (
-                Visit.objects.active().filter(student_number=number).select_related("team").first()
-            )
+            # Almost every add finds none: ask for an id first, the visit only if there is one.
+            active = Visit.objects.active().filter(student_number=number)
+            if active.values_list("pk", flat=True).first() is not None:
+                self.duplicate = active.select_related("team").first()
             if self.duplicate is not None:
                 where = (
                     f"waiting in the {self.duplicate.team.queue_label}"
