@@ -191,8 +191,11 @@ def _rows_html(rows: list[tuple[str, tuple]]) -> dict[tuple[str, tuple], str]:
     if _rows_made_for[0] != setting or len(_rows_in_process) > ROWS_IN_PROCESS:
         _rows_in_process.clear()
         _rows_made_for[0] = setting
+    # Read into a dictionary of this board's own: another thread of the process may
+    # drop the kept rows meanwhile, which then costs renders, never a missing row.
     known = _rows_in_process
-    keys = {row: _row_key(row, setting) for row in rows if row not in known}
+    found = {row: html for row in rows if (html := known.get(row)) is not None}
+    keys = {row: _row_key(row, setting) for row in rows if row not in found}
     if keys:
         boards = _cache_call(caches["board"].get_many, list(keys.values())) or {}
         rendered = {}
@@ -201,10 +204,10 @@ def _rows_html(rows: list[tuple[str, tuple]]) -> dict[tuple[str, tuple], str]:
             if html is None:
                 visit = BoardVisit.from_row(values)
                 html = rendered[key] = render_to_string(f"{DESK}#{kind}-row", {"visit": visit})
-            known[kind, values] = html
+            found[kind, values] = known[kind, values] = html
         if rendered:
             _cache_call(caches["board"].set_many, rendered, timeout=BOARD_CACHE_SECONDS)
-    return known
+    return found
 
 
 def forget_rows_in_process() -> None:
