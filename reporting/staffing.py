@@ -1,0 +1,188 @@
+"""How many advisers an hour needs: Erlang C (the M/M/c queue).
+
+Students arrive at random (a Poisson stream of `arrivals_per_hour`), each session lasts
+`mean_minutes` on average (exponentially distributed), and `advisers` see one student
+each; a student who finds them all busy waits in line. These are the model's
+assumptions, not the desk's measurements: the forecast that feeds it says where they
+hold (docs/design.md, foresight).
+
+The coordinator's target reads "a share of students start within so many minutes"
+(by default 80 % within 15). The advice for an hour is the fewest advisers that meet
+it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.db.models import Count, Q, Sum
+
+from queueing.models import MAX_STAFF, Team, Visit
+from reporting.metrics import local_midnight
+from reporting.models import Term
+
+
+def erlang_c(load: float, advisers: int) -> float:
+    """The probability that a student has to wait at all, for an offered load in
+    erlangs (arrivals an hour × hours a session) and a number of advisers.
+
+    Worked through Erlang B's recursion, which stays exact where the textbook form's
+    factorials and powers would overflow. With no more advisers than the load the line
+    grows without end: every student waits (1.0).
+    """
+    if load <= 0:
+        return 0.0
+    if advisers <= load:
+        return 1.0
+    blocked = 1.0
+    for serving in range(1, advisers + 1):
+        blocked = load * blocked / (serving + load * blocked)
+    return advisers * blocked / (advisers - load * (1 - blocked))
+
+
+def share_within(
+    arrivals_per_hour: float, mean_minutes: float, advisers: int, within_minutes: float
+) -> float:
+    """The share of students whose session starts within `within_minutes` of arriving."""
+    if arrivals_per_hour <= 0:
+        return 1.0
+    load = arrivals_per_hour * mean_minutes / 60
+    if advisers <= load:
+        return 0.0
+    waits = erlang_c(load, advisers)
+    return 1 - waits * math.exp(-(advisers - load) * within_minutes / mean_minutes)
+
+
+def advisers_needed(
+    arrivals_per_hour: float,
+    mean_minutes: float,
+    *,
+    share: float = 0.8,
+    within_minutes: float = 15,
+    most: int = MAX_STAFF,
+) -> int | None:
+    """The fewest advisers with which `share` of students start within `within_minutes`:
+    0 for an hour nobody comes, None when even `most` would not do."""
+    if arrivals_per_hour <= 0:
+        return 0
+    load = arrivals_per_hour * mean_minutes / 60
+    for advisers in range(max(1, math.floor(load) + 1), most + 1):
+        if share_within(arrivals_per_hour, mean_minutes, advisers, within_minutes) >= share:
+            return advisers
+    return None
+
+
+# --- the forecast ------------------------------------------------------------------------
+
+#: Fewer finished sessions than this in an hour's cell, and its forecast session length
+#: is the team's over all the weeks the forecast reads instead.
+FEW_SESSIONS = 5
+
+
+@dataclass(frozen=True)
+class HourForecast:
+    weekday: int  # ISO: 1 is Monday
+    hour: int  # local
+    arrivals: float  # students expected in the hour
+    session_minutes: float | None  # their mean session length (None: no session seen)
+
+    def advisers(self, *, share: float = 0.8, within_minutes: float = 15) -> int | None:
+        if self.arrivals <= 0:
+            return 0
+        if self.session_minutes is None:
+            return None
+        return advisers_needed(
+            self.arrivals, self.session_minutes, share=share, within_minutes=within_minutes
+        )
+
+
+@dataclass(frozen=True)
+class WeekForecast:
+    monday: date
+    #: The Mondays it reads: the same teaching week in earlier terms, and the teaching
+    #: weeks of this term just before (or, outside a term, the calendar weeks before).
+    same_week: list[date]
+    recent: list[date]
+    hours: list[HourForecast]
+
+
+def forecast_week(team: Team, monday: date, *, recent_weeks: int = 3) -> WeekForecast:
+    """Arrivals and session length for each weekday × hour of a coming week, in one
+    query.
+
+    An hour's arrivals are the mean of two means where both exist: over the same
+    teaching week and weekday in earlier terms (the shape of the term: week 1's rush,
+    the weeks before exams), and over this term's recent weeks (this term's level).
+    Its session length is the mean of the finished sessions in those weeks' same hour,
+    or of all their sessions where the hour had few.
+    """
+    monday = monday - timedelta(days=monday.weekday())
+    term = Term.for_date(monday)
+    number = term.week_of(monday) if term is not None else None
+    if term is not None and number is not None:
+        same_week = [
+            start
+            for earlier in Term.objects.filter(first_day__lt=term.first_day)
+            if (start := earlier.week_start(number)) is not None
+        ]
+        recent = [
+            start for n, start in term.teaching_weeks() if number - recent_weeks <= n < number
+        ]
+    else:
+        same_week = []
+        recent = [monday - timedelta(weeks=weeks) for weeks in range(1, recent_weeks + 1)]
+    rows = _hours_of_weeks(team, [*same_week, *recent])
+    arrivals = {"same_week": Counter(), "recent": Counter()}
+    sessions: Counter = Counter()
+    session_seconds: Counter = Counter()
+    for row in rows:
+        week = row["local_day"] - timedelta(days=row["local_day"].weekday())
+        cell = (row["hour_of_week"] // 24 + 1, row["hour_of_week"] % 24)
+        arrivals["same_week" if week in same_week else "recent"][cell] += row["n"]
+        sessions[cell] += row["sessions"]
+        session_seconds[cell] += row["session_seconds_total"] or 0
+    counted = {"same_week": len(same_week), "recent": len(recent)}
+    overall = sum(session_seconds.values()) / sum(sessions.values()) if sessions.total() else None
+    hours = []
+    for cell in sorted(set(arrivals["same_week"]) | set(arrivals["recent"])):
+        means = [arrivals[group][cell] / counted[group] for group in arrivals if counted[group]]
+        seconds = (
+            session_seconds[cell] / sessions[cell] if sessions[cell] >= FEW_SESSIONS else overall
+        )
+        hours.append(
+            HourForecast(
+                weekday=cell[0],
+                hour=cell[1],
+                arrivals=sum(means) / len(means),
+                session_minutes=None if seconds is None else seconds / 60,
+            )
+        )
+    return WeekForecast(monday=monday, same_week=same_week, recent=recent, hours=hours)
+
+
+def _hours_of_weeks(team: Team, mondays: list[date]) -> list[dict]:
+    """Arrivals and finished sessions of a team by local day and hour of the week,
+    over the weeks starting on `mondays` (each read through the team and arrival
+    index)."""
+    if not mondays:
+        return []
+    weeks = Q()
+    for start in mondays:
+        weeks |= Q(
+            arrived_at__gte=local_midnight(start),
+            arrived_at__lt=local_midnight(start + timedelta(days=7)),
+        )
+    finished = Q(status=Visit.Status.FINISHED)
+    return list(
+        Visit.objects.filter(weeks, team=team)
+        .values("local_day", "hour_of_week")
+        .annotate(
+            n=Count("pk"),
+            sessions=Count("session_seconds", filter=finished),
+            session_seconds_total=Sum("session_seconds", filter=finished),
+        )
+        .order_by()
+    )

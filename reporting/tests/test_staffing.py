@@ -1,0 +1,93 @@
+"""Erlang C against values worked by hand and published, and the advice it gives."""
+
+from datetime import date, datetime, time, timedelta
+
+import pytest
+from django.utils import timezone
+
+from queueing.models import Team, Visit
+from queueing.tests.factories import VisitFactory
+from reporting.staffing import advisers_needed, erlang_c, forecast_week, share_within
+
+
+def test_it_gives_the_textbook_probability_of_waiting():
+    # M/M/2 at half load waits with 2ρ²/(1 + ρ) = 1/3; 2 erlangs on 3 advisers: 4/9
+    # (Erlang B is 4/19 there, and C = 3B / (3 − 2(1 − B))).
+    assert erlang_c(1, 2) == pytest.approx(1 / 3)
+    assert erlang_c(2, 3) == pytest.approx(4 / 9)
+    # 120 customers an hour, 3 minutes each, 10 assistants: "from the Erlang C curve,
+    # the probability of waiting is about 0.10" (a queueing course's exercise).
+    assert erlang_c(6, 10) == pytest.approx(0.10, abs=0.005)
+
+
+def test_it_says_everyone_waits_when_the_advisers_cannot_keep_up():
+    assert erlang_c(3, 3) == 1.0
+    assert share_within(12, 20, 4, 15) == 0.0
+    assert advisers_needed(120, 20, most=20) is None
+
+
+def test_it_advises_the_fewest_advisers_that_meet_the_target():
+    # 6 students an hour, 20-minute sessions (2 erlangs), 80 % within 15 minutes, by
+    # hand: 3 advisers start 1 − 4/9·e^(−0.75) = 79.0 %, 4 start 96.1 %.
+    assert share_within(6, 20, 3, 15) == pytest.approx(0.790, abs=0.001)
+    assert share_within(6, 20, 4, 15) == pytest.approx(0.961, abs=0.001)
+    assert advisers_needed(6, 20) == 4
+    # 30 an hour, 5 minutes each, 90 % not kept waiting at all: 5 advisers leave
+    # 13.0 % waiting, 6 leave 4.7 %.
+    assert advisers_needed(30, 5, share=0.9, within_minutes=0) == 6
+
+
+def test_it_needs_nobody_for_an_hour_nobody_comes():
+    assert advisers_needed(0, 20) == 0
+    assert share_within(0, 20, 0, 15) == 1.0
+
+
+def _seen(day: date, hour: int, minutes: int, team: Team | None = None) -> None:
+    """A finished visit that arrived on `day` at `hour`:05 local and had a session of
+    `minutes`."""
+    arrived = timezone.make_aware(datetime.combine(day, time(hour, 5)))
+    started = arrived + timedelta(minutes=10)
+    VisitFactory(
+        team=team or Team.objects.get(slug="studysmarter"),
+        arrived_at=arrived,
+        started_at=started,
+        ended_at=started + timedelta(minutes=minutes),
+        status=Visit.Status.FINISHED,
+        outcome=Visit.Outcome.FINISHED,
+    )
+
+
+@pytest.mark.django_db
+def test_it_forecasts_an_hour_from_the_same_week_before_and_this_terms_recent_weeks(terms):
+    team = Team.objects.get(slug="studysmarter")
+    # Semester 2's week 3 starts on 10 August; Semester 1's week 3 on 9 March, and
+    # Semester 2's weeks 1 and 2 on 27 July and 3 August.
+    for minutes in (20, 30, 20, 30):
+        _seen(date(2026, 3, 9), 10, minutes)
+    for minutes in (20, 30):
+        _seen(date(2026, 7, 27), 10, minutes)
+    for minutes in (20, 30, 20, 30):
+        _seen(date(2026, 8, 3), 10, minutes)
+    _seen(date(2026, 8, 4), 14, 40)
+    # Not read: another team, and the week forecast itself.
+    _seen(date(2026, 8, 3), 10, 90, team=Team.objects.get(slug="librarian"))
+    _seen(date(2026, 8, 10), 10, 90)
+
+    forecast = forecast_week(team, date(2026, 8, 12))
+
+    assert forecast.monday == date(2026, 8, 10)
+    assert forecast.same_week == [date(2026, 3, 9)]
+    assert forecast.recent == [date(2026, 7, 27), date(2026, 8, 3)]
+    monday, tuesday = forecast.hours
+    # Monday 10:00: 4 in the same week last term, (2 + 4) / 2 in this term's weeks.
+    assert (monday.weekday, monday.hour) == (1, 10)
+    assert monday.arrivals == pytest.approx((4 + 3) / 2)
+    assert monday.session_minutes == pytest.approx(25)
+    # 3.5 students of 25 minutes (1.46 erlangs): 2 advisers start 55.6 % within 15
+    # minutes, 3 start 91.2 %.
+    assert monday.advisers() == 3
+    # Tuesday 14:00: none in the same week last term, (0 + 1) / 2 in this term's; one
+    # session is too few for its own length, so all 11 sessions' mean.
+    assert (tuesday.weekday, tuesday.hour) == (2, 14)
+    assert tuesday.arrivals == pytest.approx(0.25)
+    assert tuesday.session_minutes == pytest.approx((5 * 20 + 5 * 30 + 40) / 11)
