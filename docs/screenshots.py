@@ -234,6 +234,10 @@ def shoot(base_url: str, facts: dict[str, object]) -> list[Path]:
         page.goto(f"/reports/week/?day={facts['week']:%Y-%m-%d}")
         page.wait_for_load_state("networkidle")
         save(page, "weekly-summary", size=(1280, 640))
+        # Staffing advice for the week after that one: a teaching week with earlier
+        # terms and recent weeks to forecast from.
+        page.goto(f"/reports/staffing/?week={facts['week'] + timedelta(days=7):%Y-%m-%d}")
+        save(page, "staffing-advice", size=(1280, 700))
         page.goto("/reports/export/")
         save(page, "export-data", size=(992, 700))
 

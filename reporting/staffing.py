@@ -13,14 +13,24 @@ it.
 
 from __future__ import annotations
 
+import csv
 import math
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
+from urllib.parse import urlencode
 
+from django.contrib.auth.decorators import permission_required
 from django.db.models import Count, Q, Sum
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
 
 from queueing.models import MAX_STAFF, Team, Visit
+from queueing.resources import formula_safe
+from reporting.forms import EARLIEST, LATEST
 from reporting.metrics import local_midnight
 from reporting.models import Term
 
@@ -49,6 +59,9 @@ def share_within(
     """The share of students whose session starts within `within_minutes` of arriving."""
     if arrivals_per_hour <= 0:
         return 1.0
+    if mean_minutes <= 0:
+        # Sessions that take no time: anyone there sees everyone at once.
+        return 1.0 if advisers >= 1 else 0.0
     load = arrivals_per_hour * mean_minutes / 60
     if advisers <= load:
         return 0.0
@@ -186,3 +199,192 @@ def _hours_of_weeks(team: Team, mondays: list[date]) -> list[dict]:
         )
         .order_by()
     )
+
+
+# --- the page ------------------------------------------------------------------------------
+
+WEEKDAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+#: What a coordinator may ask for: a share of students, and minutes they start within.
+SHARES, WITHIN = (50, 99), (1, 120)
+DEFAULT_SHARE, DEFAULT_WITHIN = 80, 15
+
+
+@dataclass(frozen=True)
+class Target:
+    share: int  # per cent of students
+    within: int  # minutes
+
+    def __str__(self) -> str:
+        return f"{self.share} % of students start within {self.within} minutes"
+
+
+@dataclass(frozen=True)
+class Cell:
+    advisers: int | None  # None: no session length to go on, or more than MAX_STAFF
+    forecast: HourForecast | None
+
+    @property
+    def text(self) -> str:
+        """The advice as the page and the roster show it."""
+        if self.forecast is None:
+            return "0"
+        if self.advisers is None:
+            return "?" if self.forecast.session_minutes is None else f"over {MAX_STAFF}"
+        return str(self.advisers)
+
+    @property
+    def detail(self) -> str:
+        """What the advice rests on, in words."""
+        if self.forecast is None:
+            return "nobody expected"
+        students = (
+            f"{self.forecast.arrivals:.1f} student{'s' if self.forecast.arrivals != 1 else ''}"
+        )
+        if self.forecast.session_minutes is None:
+            return f"{students}, no session seen"
+        return f"{students} · {self.forecast.session_minutes:.0f} min"
+
+
+@dataclass(frozen=True)
+class TeamAdvice:
+    team: Team
+    forecast: WeekForecast
+    weekdays: list[int]  # ISO weekdays with any forecast arrivals (Monday to Friday always)
+    rows: list[tuple[int, list[Cell]]]  # (hour, a cell per weekday)
+
+    @property
+    def days(self) -> list[date]:
+        return [self.forecast.monday + timedelta(days=weekday - 1) for weekday in self.weekdays]
+
+    @property
+    def adviser_hours(self) -> int:
+        return sum(cell.advisers or 0 for _, cells in self.rows for cell in cells)
+
+
+def team_advice(team: Team, monday: date, target: Target) -> TeamAdvice:
+    forecast = forecast_week(team, monday)
+    by_cell = {(hour.weekday, hour.hour): hour for hour in forecast.hours}
+    weekdays = sorted({1, 2, 3, 4, 5} | {weekday for weekday, _ in by_cell})
+    # The hours of opening, as the weeks read show them: an hour nobody came in any of
+    # them gets no row.
+    hours = sorted({hour for _, hour in by_cell})
+    rows = []
+    for hour in hours:
+        cells = []
+        for weekday in weekdays:
+            forecast_hour = by_cell.get((weekday, hour))
+            advisers = (
+                0
+                if forecast_hour is None
+                else forecast_hour.advisers(share=target.share / 100, within_minutes=target.within)
+            )
+            cells.append(Cell(advisers=advisers, forecast=forecast_hour))
+        rows.append((hour, cells))
+    return TeamAdvice(team=team, forecast=forecast, weekdays=weekdays, rows=rows)
+
+
+def _whole(raw: str | None, bounds: tuple[int, int], default: int, what: str) -> tuple[int, str]:
+    if not raw:
+        return default, ""
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        return default, f"“{raw[:20]}” is not a whole number; the {what} is {default}."
+    low, high = bounds
+    if not low <= value <= high:
+        return default, f"The {what} must be between {low} and {high}; it is {default}."
+    return value, ""
+
+
+def advice_request(query: dict) -> tuple[date, Target, list[str]]:
+    """The week (its Monday; next week unless asked) and the target a request asks
+    for, with a message for each value that could not be used."""
+    notes = []
+    this_monday = timezone.localdate() - timedelta(days=timezone.localdate().weekday())
+    monday = this_monday + timedelta(days=7)
+    raw = query.get("week")
+    if raw:
+        try:
+            day = date.fromisoformat(raw.strip())
+        except ValueError:
+            notes.append(f"“{raw[:40]}” is not a date like 2026-08-03; showing next week.")
+        else:
+            if EARLIEST <= day <= LATEST:
+                monday = day - timedelta(days=day.weekday())
+            else:
+                notes.append(
+                    f"Pick a week between {EARLIEST:%Y} and {LATEST:%Y}; showing next week."
+                )
+    share, note = _whole(query.get("share"), SHARES, DEFAULT_SHARE, "share of students")
+    notes.append(note)
+    within, note = _whole(query.get("within"), WITHIN, DEFAULT_WITHIN, "number of minutes")
+    notes.append(note)
+    return monday, Target(share=share, within=within), [note for note in notes if note]
+
+
+@require_GET
+@never_cache
+@permission_required("reporting.view_reports", raise_exception=True)
+def staffing_page(request: HttpRequest) -> HttpResponse:
+    monday, target, notes = advice_request(request.GET)
+    teams = list(Team.objects.filter(is_active=True))
+    advice = [team_advice(team, monday, target) for team in teams]
+    context = {
+        "monday": monday,
+        "sunday": monday + timedelta(days=6),
+        "target": target,
+        "notes": notes,
+        "advice": advice,
+        "weekday_names": WEEKDAY_NAMES,
+        "query": urlencode(
+            {"week": monday.isoformat(), "share": target.share, "within": target.within}
+        ),
+        "previous_week": (monday - timedelta(days=7)).isoformat(),
+        "next_week": (monday + timedelta(days=7)).isoformat(),
+        "shares": SHARES,
+        "within_bounds": WITHIN,
+    }
+    return render(request, "reporting/staffing.html", context)
+
+
+@require_GET
+@never_cache
+@permission_required("reporting.view_reports", raise_exception=True)
+def staffing_csv(request: HttpRequest) -> HttpResponse:
+    """The advice as the roster a coordinator would send: one line per team, day and
+    hour."""
+    monday, target, _ = advice_request(request.GET)
+    response = HttpResponse(
+        content_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": (
+                f'attachment; filename="resq-staffing-{monday.isoformat()}.csv"'
+            )
+        },
+    )
+    writer = csv.writer(response)
+    writer.writerow(
+        ["Team", "Date", "Day", "Hour", "Advisers needed", "Students expected",
+         "Session minutes", "Target"]
+    )  # fmt: skip
+    for advice in (
+        team_advice(team, monday, target) for team in Team.objects.filter(is_active=True)
+    ):
+        for hour, cells in advice.rows:
+            for weekday, cell in zip(advice.weekdays, cells, strict=True):
+                forecast = cell.forecast
+                writer.writerow(
+                    [
+                        formula_safe(advice.team.name),
+                        (monday + timedelta(days=weekday - 1)).isoformat(),
+                        WEEKDAY_NAMES[weekday - 1],
+                        f"{hour:02d}:00",
+                        cell.text,
+                        "" if forecast is None else round(forecast.arrivals, 1),
+                        ""
+                        if forecast is None or forecast.session_minutes is None
+                        else round(forecast.session_minutes, 1),
+                        str(target),
+                    ]
+                )
+    return response

@@ -224,6 +224,12 @@ def test_it_finds_nothing_in_the_reports(open_page, coordinator, leader, audit):
 
     for path, state, heading in [
         (reverse("reporting:weekly"), "weekly summary", re.compile("week", re.I)),
+        (reverse("reporting:staffing"), "staffing advice", "Staffing advice"),
+        (
+            reverse("reporting:staffing") + "?week=x&share=1",
+            "staffing, corrected",
+            "Staffing advice",
+        ),
         (reverse("reporting:export"), "export", "Export Data"),
         (
             reverse("reporting:export") + "?period=custom&start=2026-13-01&end=x",

@@ -1,8 +1,11 @@
 """Erlang C against values worked by hand and published, and the advice it gives."""
 
+import csv
+import io
 from datetime import date, datetime, time, timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from queueing.models import Team, Visit
@@ -40,6 +43,12 @@ def test_it_advises_the_fewest_advisers_that_meet_the_target():
 def test_it_needs_nobody_for_an_hour_nobody_comes():
     assert advisers_needed(0, 20) == 0
     assert share_within(0, 20, 0, 15) == 1.0
+
+
+def test_it_needs_one_adviser_for_sessions_that_took_no_time():
+    # Sessions finished as soon as they started (a desk clicking through) last 0 minutes.
+    assert share_within(5, 0, 1, 15) == 1.0
+    assert advisers_needed(5, 0) == 1
 
 
 def _seen(day: date, hour: int, minutes: int, team: Team | None = None) -> None:
@@ -91,3 +100,69 @@ def test_it_forecasts_an_hour_from_the_same_week_before_and_this_terms_recent_we
     assert (tuesday.weekday, tuesday.hour) == (2, 14)
     assert tuesday.arrivals == pytest.approx(0.25)
     assert tuesday.session_minutes == pytest.approx((5 * 20 + 5 * 30 + 40) / 11)
+
+
+@pytest.fixture
+def busy_mondays(terms):
+    """Mondays at 10:00 in Semester 1's week 3 and Semester 2's weeks 1 and 2: 3.5
+    students of 25 minutes forecast for Monday 10:00 of Semester 2's week 3."""
+    for day, sessions in [
+        (date(2026, 3, 9), (20, 30, 20, 30)),
+        (date(2026, 7, 27), (20, 30)),
+        (date(2026, 8, 3), (20, 30, 20, 30)),
+    ]:
+        for minutes in sessions:
+            _seen(day, 10, minutes)
+
+
+@pytest.mark.django_db
+def test_it_shows_the_advisers_each_hour_needs(client, coordinator, busy_mondays):
+    client.force_login(coordinator)
+
+    page = client.get(reverse("reporting:staffing"), {"week": "2026-08-12"})
+
+    assert page.status_code == 200
+    text = page.text
+    assert "Mon 10 Aug – Sun 16 Aug 2026" in text
+    assert "80 % of students start within 15 minutes" in text
+    studysmarter = text[
+        text.index('id="advice-studysmarter"') : text.index('id="advice-librarian"')
+    ]
+    monday_ten = studysmarter[studysmarter.index("10:00") :]
+    assert "<strong>3</strong>" in monday_ten[: monday_ten.index("</td>")]
+    assert "3.5 students · 25 min" in monday_ten
+    assert "week of 9 Mar 2026" in studysmarter
+    # A stricter target needs more: 95 % within 5 minutes.
+    strict = client.get(
+        reverse("reporting:staffing"), {"week": "2026-08-12", "share": "95", "within": "5"}
+    ).text
+    monday_ten = strict[strict.index("10:00") :]
+    assert "<strong>3</strong>" not in monday_ten[: monday_ten.index("</td>")]
+
+
+@pytest.mark.django_db
+def test_it_corrects_what_it_cannot_use_and_says_so(client, coordinator):
+    client.force_login(coordinator)
+
+    page = client.get(reverse("reporting:staffing"), {"week": "soon", "share": "5", "within": "x"})
+
+    assert page.status_code == 200
+    assert "“soon” is not a date like 2026-08-03; showing next week." in page.text
+    assert "The share of students must be between 50 and 99; it is 80." in page.text
+    assert "“x” is not a whole number; the number of minutes is 15." in page.text
+    assert "80 % of students start within 15 minutes" in page.text
+
+
+@pytest.mark.django_db
+def test_it_downloads_the_advice_as_a_roster(client, coordinator, busy_mondays):
+    client.force_login(coordinator)
+
+    response = client.get(reverse("reporting:staffing_csv"), {"week": "2026-08-10"})
+
+    assert response["Content-Disposition"] == 'attachment; filename="resq-staffing-2026-08-10.csv"'
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0][:6] == ["Team", "Date", "Day", "Hour", "Advisers needed", "Students expected"]
+    assert rows[1][:7] == ["STUDYSmarter", "2026-08-10", "Mon", "10:00", "3", "3.5", "25.0"]
+    # Monday to Friday for each hour with a forecast: one hour, five days, one team (the
+    # librarians had no visits to forecast from).
+    assert len(rows) == 1 + 5 * 1

@@ -216,6 +216,8 @@ EXPECTED: dict[str, dict[str, dict[str, str]]] = {
     "reporting:dashboard": {"GET": REPORT_PAGE, "POST": GET_ONLY},
     "reporting:chart_csv": {"GET": REPORT_PAGE, "POST": GET_ONLY},
     "reporting:weekly": {"GET": REPORT_PAGE, "POST": GET_ONLY},
+    "reporting:staffing": {"GET": REPORT_PAGE, "POST": GET_ONLY},
+    "reporting:staffing_csv": {"GET": REPORT_PAGE, "POST": GET_ONLY},
     "reporting:data_dictionary": {"GET": REPORT_PAGE, "POST": GET_ONLY},
     "reporting:export": {"GET": EXPORT_PAGE, "POST": GET_ONLY},
     "reporting:export_csv": {"GET": EXPORT_PAGE, "POST": GET_ONLY},
