@@ -17,7 +17,7 @@ import csv
 import math
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import permission_required
@@ -28,7 +28,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from queueing.models import MAX_STAFF, Team, Visit
+from queueing.models import MAX_STAFF, StaffingChange, Team, Visit
 from queueing.resources import formula_safe
 from reporting.forms import EARLIEST, LATEST
 from reporting.metrics import local_midnight
@@ -219,13 +219,53 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Actual:
+    """An hour that has passed: who came, how long their sessions were, and the staff
+    on duty beside what the target needed."""
+
+    arrivals: int
+    session_minutes: float | None
+    on_duty: float  # the hour's mean of staff available (or of sessions running at once)
+    needed: int | None
+
+    @property
+    def difference(self) -> int | None:
+        """Staff on duty (to the nearest whole one) less those needed."""
+        return None if self.needed is None else round(self.on_duty) - self.needed
+
+    @property
+    def mark(self) -> str:
+        """Shape and words, so that the mark does not rest on colour."""
+        difference = self.difference
+        if difference is None:
+            return ""
+        if difference < 0:
+            return f"▼ {-difference} short"
+        if difference > 0:
+            return f"▲ {difference} more than needed"
+        return "✓ as needed"
+
+    @property
+    def kind(self) -> str:
+        difference = self.difference
+        if difference is None or difference == 0:
+            return "met"
+        return "under" if difference < 0 else "over"
+
+
+@dataclass(frozen=True)
 class Cell:
     advisers: int | None  # None: no session length to go on, or more than MAX_STAFF
     forecast: HourForecast | None
+    actual: Actual | None = None
 
     @property
     def text(self) -> str:
         """The advice as the page and the roster show it."""
+        if self.actual is not None:
+            if self.actual.arrivals and self.advisers is None:
+                return "?" if self.actual.session_minutes is None else f"over {MAX_STAFF}"
+            return str(self.advisers)
         if self.forecast is None:
             return "0"
         if self.advisers is None:
@@ -235,6 +275,13 @@ class Cell:
     @property
     def detail(self) -> str:
         """What the advice rests on, in words."""
+        if self.actual is not None:
+            if not self.actual.arrivals:
+                return "nobody came"
+            came = f"{self.actual.arrivals} student{'s' if self.actual.arrivals != 1 else ''}"
+            if self.actual.session_minutes is None:
+                return f"{came}, no session"
+            return f"{came} · {self.actual.session_minutes:.0f} min"
         if self.forecast is None:
             return "nobody expected"
         students = (
@@ -251,10 +298,22 @@ class TeamAdvice:
     forecast: WeekForecast
     weekdays: list[int]  # ISO weekdays with any forecast arrivals (Monday to Friday always)
     rows: list[tuple[int, list[Cell]]]  # (hour, a cell per weekday)
+    #: A past week: what happened, not the forecast. `inferred`: no staffing was
+    #: recorded (imported history), so the staff on duty are the sessions at once.
+    past: bool = False
+    inferred: bool = False
 
     @property
     def days(self) -> list[date]:
         return [self.forecast.monday + timedelta(days=weekday - 1) for weekday in self.weekdays]
+
+    @property
+    def under(self) -> int:
+        return sum(
+            cell.actual is not None and cell.actual.kind == "under"
+            for _, cells in self.rows
+            for cell in cells
+        )
 
     @property
     def adviser_hours(self) -> int:
@@ -281,6 +340,124 @@ def team_advice(team: Team, monday: date, target: Target) -> TeamAdvice:
             cells.append(Cell(advisers=advisers, forecast=forecast_hour))
         rows.append((hour, cells))
     return TeamAdvice(team=team, forecast=forecast, weekdays=weekdays, rows=rows)
+
+
+def past_advice(team: Team, monday: date, target: Target) -> TeamAdvice:
+    """A week that has passed, hour by hour: the advisers its students needed for the
+    target (from who came and how long their sessions were) beside the staff on duty.
+
+    Three queries: the week's hours, the staffing changes up to its end, and the
+    sessions of the week when no staffing was ever recorded for the team (the old
+    system's history), whose most at once stand in for the staff on duty.
+    """
+    begin, end = local_midnight(monday), local_midnight(monday + timedelta(days=7))
+    cells: dict[tuple[int, int], dict] = {}
+    for row in _hours_of_weeks(team, [monday]):
+        cell = (row["local_day"].isoweekday(), row["hour_of_week"] % 24)
+        cells[cell] = row
+    sessions_total = sum(row["sessions"] for row in cells.values())
+    seconds_total = sum(row["session_seconds_total"] or 0 for row in cells.values())
+    overall = seconds_total / sessions_total if sessions_total else None
+    history = list(
+        StaffingChange.objects.filter(team=team, at__lt=end)
+        .order_by("at", "pk")
+        .values_list("at", "available", "delta")
+    )
+    # Before the first change, the count it started from.
+    changes = [(at, available) for at, available, _ in history]
+    if history:
+        first_at, first_available, first_delta = history[0]
+        changes.insert(
+            0, (datetime.min.replace(tzinfo=first_at.tzinfo), first_available - first_delta)
+        )
+    inferred = not changes
+    running = (
+        []
+        if changes
+        else list(
+            Visit.objects.filter(
+                team=team,
+                started_at__lt=end,
+                arrived_at__gte=begin - timedelta(days=1),
+                arrived_at__lt=end,
+            )
+            .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=begin))
+            .values_list("started_at", "ended_at")
+        )
+    )
+    weekdays = sorted({1, 2, 3, 4, 5} | {weekday for weekday, _ in cells})
+    rows = []
+    for hour in sorted({hour for _, hour in cells}):
+        row_cells = []
+        for weekday in weekdays:
+            day = monday + timedelta(days=weekday - 1)
+            start = timezone.make_aware(datetime.combine(day, time(hour)))
+            stop = start + timedelta(hours=1)
+            found = cells.get((weekday, hour))
+            arrivals = found["n"] if found else 0
+            seconds = (
+                found["session_seconds_total"] / found["sessions"]
+                if found and found["sessions"] >= FEW_SESSIONS
+                else overall
+            )
+            minutes_each = None if seconds is None else seconds / 60
+            needed = (
+                0
+                if arrivals == 0
+                else None
+                if minutes_each is None
+                else advisers_needed(
+                    arrivals,
+                    minutes_each,
+                    share=target.share / 100,
+                    within_minutes=target.within,
+                )
+            )
+            on_duty = (
+                _most_at_once(running, start, stop)
+                if inferred
+                else _mean_level(changes, start, stop)
+            )
+            actual = Actual(
+                arrivals=arrivals, session_minutes=minutes_each, on_duty=on_duty, needed=needed
+            )
+            row_cells.append(Cell(advisers=needed, forecast=None, actual=actual))
+        rows.append((hour, row_cells))
+    forecast = WeekForecast(monday=monday, same_week=[], recent=[], hours=[])
+    return TeamAdvice(
+        team=team, forecast=forecast, weekdays=weekdays, rows=rows, past=True, inferred=inferred
+    )
+
+
+def _mean_level(changes: list[tuple[datetime, int]], start: datetime, stop: datetime) -> float:
+    """The mean of the staff available over [start, stop), from every change up to then."""
+    level, since, total = 0, start, 0.0
+    for at, available in changes:
+        if at >= stop:
+            break
+        if at > start:
+            total += level * (at - since).total_seconds()
+            since = at
+        level = available
+    total += level * (stop - since).total_seconds()
+    return total / (stop - start).total_seconds()
+
+
+def _most_at_once(
+    sessions: list[tuple[datetime, datetime | None]], start: datetime, stop: datetime
+) -> float:
+    """The most sessions running at once within [start, stop)."""
+    events = []
+    for began, ended in sessions:
+        if began < stop and (ended is None or ended > start):
+            events.append((max(began, start), 1))
+            if ended is not None and ended < stop:
+                events.append((ended, -1))
+    most = running = 0
+    for _, step in sorted(events, key=lambda event: (event[0], event[1])):
+        running += step
+        most = max(most, running)
+    return float(most)
 
 
 def _whole(raw: str | None, bounds: tuple[int, int], default: int, what: str) -> tuple[int, str]:
@@ -328,8 +505,11 @@ def advice_request(query: dict) -> tuple[date, Target, list[str]]:
 def staffing_page(request: HttpRequest) -> HttpResponse:
     monday, target, notes = advice_request(request.GET)
     teams = list(Team.objects.filter(is_active=True))
-    advice = [team_advice(team, monday, target) for team in teams]
+    past = _is_past(monday)
+    advise = past_advice if past else team_advice
+    advice = [advise(team, monday, target) for team in teams]
     context = {
+        "past": past,
         "monday": monday,
         "sunday": monday + timedelta(days=6),
         "target": target,
@@ -351,9 +531,10 @@ def staffing_page(request: HttpRequest) -> HttpResponse:
 @never_cache
 @permission_required("reporting.view_reports", raise_exception=True)
 def staffing_csv(request: HttpRequest) -> HttpResponse:
-    """The advice as the roster a coordinator would send: one line per team, day and
-    hour."""
+    """The page as a CSV, one line per team, day and hour: for a coming week the roster
+    a coordinator would send, for a past week what was needed beside who was on duty."""
     monday, target, _ = advice_request(request.GET)
+    past = _is_past(monday)
     response = HttpResponse(
         content_type="text/csv; charset=utf-8",
         headers={
@@ -363,16 +544,18 @@ def staffing_csv(request: HttpRequest) -> HttpResponse:
         },
     )
     writer = csv.writer(response)
+    students = "Students" if past else "Students expected"
+    extra = ["Staff on duty", "Against the target"] if past else []
     writer.writerow(
-        ["Team", "Date", "Day", "Hour", "Advisers needed", "Students expected",
-         "Session minutes", "Target"]
+        ["Team", "Date", "Day", "Hour", "Advisers needed", students, "Session minutes",
+         *extra, "Target"]
     )  # fmt: skip
-    for advice in (
-        team_advice(team, monday, target) for team in Team.objects.filter(is_active=True)
-    ):
+    advise = past_advice if past else team_advice
+    for advice in (advise(team, monday, target) for team in Team.objects.filter(is_active=True)):
         for hour, cells in advice.rows:
             for weekday, cell in zip(advice.weekdays, cells, strict=True):
-                forecast = cell.forecast
+                shown = cell.actual or cell.forecast
+                minutes_each = None if shown is None else shown.session_minutes
                 writer.writerow(
                     [
                         formula_safe(advice.team.name),
@@ -380,11 +563,19 @@ def staffing_csv(request: HttpRequest) -> HttpResponse:
                         WEEKDAY_NAMES[weekday - 1],
                         f"{hour:02d}:00",
                         cell.text,
-                        "" if forecast is None else round(forecast.arrivals, 1),
-                        ""
-                        if forecast is None or forecast.session_minutes is None
-                        else round(forecast.session_minutes, 1),
+                        "" if shown is None else round(shown.arrivals, 1),
+                        "" if minutes_each is None else round(minutes_each, 1),
+                        *(
+                            [round(cell.actual.on_duty, 1), cell.actual.mark]
+                            if cell.actual is not None
+                            else []
+                        ),
                         str(target),
                     ]
                 )
     return response
+
+
+def _is_past(monday: date) -> bool:
+    """Whether the whole week has passed (the current week still has its forecast)."""
+    return monday + timedelta(days=7) <= timezone.localdate()

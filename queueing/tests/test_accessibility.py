@@ -226,6 +226,11 @@ def test_it_finds_nothing_in_the_reports(open_page, coordinator, leader, audit):
         (reverse("reporting:weekly"), "weekly summary", re.compile("week", re.I)),
         (reverse("reporting:staffing"), "staffing advice", "Staffing advice"),
         (
+            reverse("reporting:staffing") + f"?week={today - timedelta(days=7)}",
+            "staffing, last week",
+            "Staffing advice",
+        ),
+        (
             reverse("reporting:staffing") + "?week=x&share=1",
             "staffing, corrected",
             "Staffing advice",

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from queueing.models import Team, Visit
+from queueing.models import StaffingChange, Team, Visit
 from queueing.tests.factories import VisitFactory
 from reporting.staffing import advisers_needed, erlang_c, forecast_week, share_within
 
@@ -115,8 +115,14 @@ def busy_mondays(terms):
             _seen(day, 10, minutes)
 
 
+@pytest.fixture
+def early_august(monkeypatch):
+    """Today is Wednesday 5 August 2026: the week of 10 August is still to come."""
+    monkeypatch.setattr(timezone, "localdate", lambda *args, **kwargs: date(2026, 8, 5))
+
+
 @pytest.mark.django_db
-def test_it_shows_the_advisers_each_hour_needs(client, coordinator, busy_mondays):
+def test_it_shows_the_advisers_each_hour_needs(client, coordinator, busy_mondays, early_august):
     client.force_login(coordinator)
 
     page = client.get(reverse("reporting:staffing"), {"week": "2026-08-12"})
@@ -154,7 +160,7 @@ def test_it_corrects_what_it_cannot_use_and_says_so(client, coordinator):
 
 
 @pytest.mark.django_db
-def test_it_downloads_the_advice_as_a_roster(client, coordinator, busy_mondays):
+def test_it_downloads_the_advice_as_a_roster(client, coordinator, busy_mondays, early_august):
     client.force_login(coordinator)
 
     response = client.get(reverse("reporting:staffing_csv"), {"week": "2026-08-10"})
@@ -166,3 +172,56 @@ def test_it_downloads_the_advice_as_a_roster(client, coordinator, busy_mondays):
     # Monday to Friday for each hour with a forecast: one hour, five days, one team (the
     # librarians had no visits to forecast from).
     assert len(rows) == 1 + 5 * 1
+
+
+@pytest.mark.django_db
+def test_it_shows_a_past_week_beside_the_staff_on_duty(client, coordinator, leader, terms):
+    team = Team.objects.get(slug="studysmarter")
+    # 10:00 on Monday to Thursday, 3-6 August 2026: 4 students of 20 and 30 minutes.
+    # 4 an hour of 25 minutes (1.67 erlangs), by hand: 2 advisers start 38 % within 15
+    # minutes, 3 start 86.5 %: 3 needed.
+    for day in range(3, 7):
+        for minutes in (20, 30, 20, 30):
+            _seen(date(2026, 8, day), 10, minutes)
+    # On duty: 3 on Monday, 1 on Tuesday, 1 then 5 from 10:30 on Wednesday (3 on
+    # average), 5 on Thursday.
+    for day, at, available, delta in [(3, time(8), 3, 3), (4, time(8), 1, -2),
+                                      (5, time(10, 30), 5, 4)]:  # fmt: skip
+        StaffingChange.objects.create(
+            team=team,
+            at=timezone.make_aware(datetime.combine(date(2026, 8, day), at)),
+            available=available,
+            delta=delta,
+            by=leader,
+        )
+    client.force_login(coordinator)
+
+    page = client.get(reverse("reporting:staffing"), {"week": "2026-08-03"}).text
+
+    advisers = page[page.index('id="advice-studysmarter"') : page.index('id="advice-librarian"')]
+    monday, tuesday, wednesday, thursday = advisers.split("<td")[1:5]
+    assert "<strong>3</strong>" in monday and "4 students · 25 min" in monday
+    assert "on duty 3 · ✓ as needed" in monday
+    assert "on duty 1 · ▼ 2 short" in tuesday
+    assert "on duty 3 · ✓ as needed" in wednesday
+    assert "on duty 5 · ▲ 2 more than needed" in thursday
+    assert "1 hour short" in advisers
+    roster = client.get(reverse("reporting:staffing_csv"), {"week": "2026-08-03"})
+    rows = list(csv.reader(io.StringIO(roster.content.decode())))
+    assert rows[0][7:9] == ["Staff on duty", "Against the target"]
+    assert rows[2][:9] == ["STUDYSmarter", "2026-08-04", "Tue", "10:00", "3", "4", "25.0", "1.0",
+                           "▼ 2 short"]  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_it_infers_the_staff_on_duty_where_none_was_recorded(client, coordinator, terms):
+    # Imported history: no staffing, three sessions all starting at 10:15.
+    for minutes in (20, 30, 90):
+        _seen(date(2026, 8, 3), 10, minutes)
+    client.force_login(coordinator)
+
+    page = client.get(reverse("reporting:staffing"), {"week": "2026-08-03"}).text
+
+    advisers = page[page.index('id="advice-studysmarter"') : page.index('id="advice-librarian"')]
+    assert "the most sessions that ran at once" in advisers
+    assert "on duty 3" in advisers.split("<td")[1]
