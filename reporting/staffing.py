@@ -115,8 +115,8 @@ class HourForecast:
 @dataclass(frozen=True)
 class WeekForecast:
     monday: date
-    #: The Mondays it reads: the same teaching week in earlier terms, and the teaching
-    #: weeks of this term just before (or, outside a term, the calendar weeks before).
+    #: The Mondays it reads: the same teaching week in earlier terms, and the weeks
+    #: just before.
     same_week: list[date]
     recent: list[date]
     hours: list[HourForecast]
@@ -128,26 +128,26 @@ def forecast_week(team: Team, monday: date, *, recent_weeks: int = 3) -> WeekFor
 
     An hour's arrivals are the mean of two means where both exist: over the same
     teaching week and weekday in earlier terms (the shape of the term: week 1's rush,
-    the weeks before exams), and over this term's recent weeks (this term's level).
+    the weeks before exams), and over the three weeks just before (this term's level).
     Its session length is the mean of the finished sessions in those weeks' same hour,
     or of all their sessions where the hour had few.
     """
     monday = monday - timedelta(days=monday.weekday())
     term = Term.for_date(monday)
     number = term.week_of(monday) if term is not None else None
-    if term is not None and number is not None:
-        same_week = [
+    same_week = (
+        [
             start
             for earlier in Term.objects.filter(first_day__lt=term.first_day)
             if (start := earlier.week_start(number)) is not None
         ]
-        recent = [
-            start for n, start in term.teaching_weeks() if number - recent_weeks <= n < number
-        ]
-    else:
-        same_week = []
-        recent = [monday - timedelta(weeks=weeks) for weeks in range(1, recent_weeks + 1)]
-    rows = _hours_of_weeks(team, [*same_week, *recent])
+        if term is not None and number is not None
+        else []
+    )
+    # The weeks just before, teaching or not: early in a term its own weeks are too few,
+    # and the weeks before it say more than none (the backtest, docs/design.md).
+    recent = [monday - timedelta(weeks=weeks) for weeks in range(recent_weeks, 0, -1)]
+    rows = hours_of_weeks(team, [*same_week, *recent])
     arrivals = {"same_week": Counter(), "recent": Counter()}
     sessions: Counter = Counter()
     session_seconds: Counter = Counter()
@@ -176,7 +176,7 @@ def forecast_week(team: Team, monday: date, *, recent_weeks: int = 3) -> WeekFor
     return WeekForecast(monday=monday, same_week=same_week, recent=recent, hours=hours)
 
 
-def _hours_of_weeks(team: Team, mondays: list[date]) -> list[dict]:
+def hours_of_weeks(team: Team, mondays: list[date]) -> list[dict]:
     """Arrivals and finished sessions of a team by local day and hour of the week,
     over the weeks starting on `mondays` (each read through the team and arrival
     index)."""
@@ -352,7 +352,7 @@ def past_advice(team: Team, monday: date, target: Target) -> TeamAdvice:
     """
     begin, end = local_midnight(monday), local_midnight(monday + timedelta(days=7))
     cells: dict[tuple[int, int], dict] = {}
-    for row in _hours_of_weeks(team, [monday]):
+    for row in hours_of_weeks(team, [monday]):
         cell = (row["local_day"].isoweekday(), row["hour_of_week"] % 24)
         cells[cell] = row
     sessions_total = sum(row["sessions"] for row in cells.values())
