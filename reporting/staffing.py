@@ -123,8 +123,8 @@ class WeekForecast:
 
 
 def forecast_week(team: Team, monday: date, *, recent_weeks: int = 3) -> WeekForecast:
-    """Arrivals and session length for each weekday × hour of a coming week, in one
-    query.
+    """Arrivals and session length for each weekday × hour of a coming week, from one
+    query of visits.
 
     An hour's arrivals are the mean of two means where both exist: over the same
     teaching week and weekday in earlier terms (the shape of the term: week 1's rush,
@@ -146,7 +146,11 @@ def forecast_week(team: Team, monday: date, *, recent_weeks: int = 3) -> WeekFor
     )
     # The weeks just before, teaching or not: early in a term its own weeks are too few,
     # and the weeks before it say more than none (the backtest, docs/design.md).
-    recent = [monday - timedelta(weeks=weeks) for weeks in range(recent_weeks, 0, -1)]
+    recent = [
+        start
+        for weeks in range(recent_weeks, 0, -1)
+        if (start := monday - timedelta(weeks=weeks)) not in same_week
+    ]
     rows = hours_of_weeks(team, [*same_week, *recent])
     arrivals = {"same_week": Counter(), "recent": Counter()}
     sessions: Counter = Counter()
@@ -363,13 +367,11 @@ def past_advice(team: Team, monday: date, target: Target) -> TeamAdvice:
         .order_by("at", "pk")
         .values_list("at", "available", "delta")
     )
-    # Before the first change, the count it started from.
     changes = [(at, available) for at, available, _ in history]
-    if history:
-        first_at, first_available, first_delta = history[0]
-        changes.insert(
-            0, (datetime.min.replace(tzinfo=first_at.tzinfo), first_available - first_delta)
-        )
+    if history and history[0][0] > begin:
+        # Until the first change, the count it started from.
+        _, available, delta = history[0]
+        changes.insert(0, (begin, available - delta))
     inferred = not changes
     running = (
         []
