@@ -29,11 +29,15 @@ from django.utils import timezone
 from queueing.models import StaffingChange, Team, Visit
 
 RUNS = 200
+DRAWS = 8000
 #: Session lengths drawn from: the team's sessions that ended in these days before.
 HISTORY_DAYS = 28
 #: Within this many hours of the time of day, where there are enough of them.
 NEAR_HOURS = 1
 ENOUGH_LENGTHS = 20
+#: At most this many of the latest sessions and desk delays are drawn from.
+MOST_LENGTHS = 500
+MOST_DELAYS = 200
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,9 @@ def estimate_wait(
         return None
     seen = sorted(lengths)
     advisers = max(staff, len(running))
+    # A big desk's wait is a sum of many sessions and varies less: fewer runs do, which
+    # keeps an estimate near 8,000 draws however many advisers and students ahead.
+    runs = max(40, min(runs, DRAWS // (len(running) + ahead + 1)))
     waits = []
     for _ in range(runs):
         free = [0.0] * (advisers - len(running))
@@ -134,8 +141,9 @@ def replay(team: Team, start: datetime, end: datetime, *, seed: int = 2021) -> l
     for arrived, started, _, _ in visits:
         if arrived < start or started is None:
             continue
-        # What the desk knew: the visits of the day before up to this arrival.
-        first = bisect_left(arrivals, arrived - timedelta(days=1))
+        # What the desk knew: the visits of the 12 hours before this arrival (a wait and
+        # a session are over well within them).
+        first = bisect_left(arrivals, arrived - timedelta(hours=12))
         last = bisect_left(arrivals, arrived)
         earlier = visits[first:last]
         ahead = sum(
@@ -166,18 +174,21 @@ def replay(team: Team, start: datetime, end: datetime, *, seed: int = 2021) -> l
             staff = max(staff, 1)
         else:
             staff = changes[at_change - 1][1]
+        # The most recent sessions of the 28 days (a busy desk's month holds thousands).
+        latest = bisect_right(ends, arrived)
         window = finished[
-            bisect_left(ends, arrived - timedelta(days=HISTORY_DAYS)) : bisect_right(ends, arrived)
+            max(
+                bisect_left(ends, arrived - timedelta(days=HISTORY_DAYS)), latest - MOST_LENGTHS
+            ) : latest
         ]
         hour = _local_hour(arrived)
         near = [length for _, length, h in window if abs(h - hour) <= NEAR_HOURS]
         lengths = near if len(near) >= ENOUGH_LENGTHS else [length for _, length, _ in window]
         # Waits of those who found an adviser free, already over by this arrival.
+        oldest = bisect_left(called, (arrived - timedelta(days=HISTORY_DAYS),))
         delays = [
             wait
-            for moment, wait in called[
-                bisect_left(called, (arrived - timedelta(days=HISTORY_DAYS),)) :
-            ]
+            for moment, wait in called[max(oldest, len(called) - MOST_DELAYS) :]
             if moment + timedelta(minutes=wait) <= arrived
         ]
         estimate = estimate_wait(

@@ -115,8 +115,8 @@ class HourForecast:
 @dataclass(frozen=True)
 class WeekForecast:
     monday: date
-    #: The Mondays it reads: the same teaching week in earlier terms, and the weeks
-    #: just before.
+    #: The Mondays it read: the same teaching week in earlier terms, and the weeks just
+    #: before, each with at least one visit of the team.
     same_week: list[date]
     recent: list[date]
     hours: list[HourForecast]
@@ -155,13 +155,29 @@ def forecast_week(team: Team, monday: date, *, recent_weeks: int = 3) -> WeekFor
     arrivals = {"same_week": Counter(), "recent": Counter()}
     sessions: Counter = Counter()
     session_seconds: Counter = Counter()
+    # The weeks just before count by how recent they are (last week 3, the one before
+    # 2, then 1), so a term's rise or fall shows sooner; the same weeks of earlier terms
+    # count alike.
+    weight = dict.fromkeys(same_week, 1) | {
+        start: position for position, start in enumerate(recent, 1)
+    }
     for row in rows:
         week = row["local_day"] - timedelta(days=row["local_day"].weekday())
         cell = (row["hour_of_week"] // 24 + 1, row["hour_of_week"] % 24)
-        arrivals["same_week" if week in same_week else "recent"][cell] += row["n"]
+        group = "same_week" if week in same_week else "recent"
+        arrivals[group][cell] += row["n"] * weight[week]
         sessions[cell] += row["sessions"]
         session_seconds[cell] += row["session_seconds_total"] or 0
-    counted = {"same_week": len(same_week), "recent": len(recent)}
+    # A week in which the team saw nobody at all says the desk was closed, or its
+    # history is not in ResQ (before the first import): it is left out, not read as
+    # a week nobody came.
+    seen = {row["local_day"] - timedelta(days=row["local_day"].weekday()) for row in rows}
+    same_week = [start for start in same_week if start in seen]
+    recent = [start for start in recent if start in seen]
+    counted = {
+        "same_week": sum(weight[start] for start in same_week),
+        "recent": sum(weight[start] for start in recent),
+    }
     overall = sum(session_seconds.values()) / sum(sessions.values()) if sessions.total() else None
     hours = []
     for cell in sorted(set(arrivals["same_week"]) | set(arrivals["recent"])):

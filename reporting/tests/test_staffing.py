@@ -87,25 +87,27 @@ def test_it_forecasts_an_hour_from_the_same_week_before_and_this_terms_recent_we
 
     assert forecast.monday == date(2026, 8, 10)
     assert forecast.same_week == [date(2026, 3, 9)]
-    assert forecast.recent == [date(2026, 7, 20), date(2026, 7, 27), date(2026, 8, 3)]
+    # 20 July, the third week before, saw nobody at all (closed, or no history): left out.
+    assert forecast.recent == [date(2026, 7, 27), date(2026, 8, 3)]
     monday, tuesday = forecast.hours
-    # Monday 10:00: 4 in the same week last term, (0 + 2 + 4) / 3 in the weeks before.
+    # Monday 10:00: 4 in the same week last term; 2 and then 4 in the weeks before,
+    # counted 2 and 3 times (the later the more): (2·2 + 4·3) / 5 = 3.2.
     assert (monday.weekday, monday.hour) == (1, 10)
-    assert monday.arrivals == pytest.approx((4 + 2) / 2)
+    assert monday.arrivals == pytest.approx((4 + 3.2) / 2)
     assert monday.session_minutes == pytest.approx(25)
-    # 3 students of 25 minutes (1.25 erlangs): 2 advisers start 69.3 % within 15
-    # minutes, 3 start 94.6 %.
+    # 3.6 students of 25 minutes (1.5 erlangs): 2 advisers start 52.4 % within 15
+    # minutes, 3 start 90.4 %.
     assert monday.advisers() == 3
-    # Tuesday 14:00: none in the same week last term, 1 / 3 in the weeks before; one
+    # Tuesday 14:00: none in the same week last term, 1·3 / 5 in the weeks before; one
     # session is too few for its own length, so all 11 sessions' mean.
     assert (tuesday.weekday, tuesday.hour) == (2, 14)
-    assert tuesday.arrivals == pytest.approx((0 + 1 / 3) / 2)
+    assert tuesday.arrivals == pytest.approx((0 + 3 / 5) / 2)
     assert tuesday.session_minutes == pytest.approx((5 * 20 + 5 * 30 + 40) / 11)
 
 
 @pytest.fixture
 def busy_mondays(terms):
-    """Mondays at 10:00 in Semester 1's week 3 and Semester 2's weeks 1 and 2: 3
+    """Mondays at 10:00 in Semester 1's week 3 and Semester 2's weeks 1 and 2: 3.6
     students of 25 minutes forecast for Monday 10:00 of Semester 2's week 3."""
     for day, sessions in [
         (date(2026, 3, 9), (20, 30, 20, 30)),
@@ -137,7 +139,7 @@ def test_it_shows_the_advisers_each_hour_needs(client, coordinator, busy_mondays
     ]
     monday_ten = studysmarter[studysmarter.index("10:00") :]
     assert "<strong>3</strong>" in monday_ten[: monday_ten.index("</td>")]
-    assert "3.0 students · 25 min" in monday_ten
+    assert "3.6 students · 25 min" in monday_ten
     assert "week of 9 Mar 2026" in studysmarter
     # A stricter target needs more: 95 % within 5 minutes.
     strict = client.get(
@@ -169,7 +171,7 @@ def test_it_downloads_the_advice_as_a_roster(client, coordinator, busy_mondays, 
     assert response["Content-Disposition"] == 'attachment; filename="resq-staffing-2026-08-10.csv"'
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows[0][:6] == ["Team", "Date", "Day", "Hour", "Advisers needed", "Students expected"]
-    assert rows[1][:7] == ["STUDYSmarter", "2026-08-10", "Mon", "10:00", "3", "3.0", "25.0"]
+    assert rows[1][:7] == ["STUDYSmarter", "2026-08-10", "Mon", "10:00", "3", "3.6", "25.0"]
     # Monday to Friday for each hour with a forecast: one hour, five days, one team (the
     # librarians had no visits to forecast from).
     assert len(rows) == 1 + 5 * 1
@@ -231,9 +233,8 @@ def test_it_infers_the_staff_on_duty_where_none_was_recorded(client, coordinator
 @pytest.mark.django_db
 def test_it_backtests_the_forecast_against_last_weeks_hour(terms):
     # Monday 10:00 from 20 July to 10 August 2026: 2, 4, 2, then 4 in Semester 2's
-    # week 3, and nobody in Semester 1's week 3. Forecast for 10 August: the mean of 0
-    # (the same week last term) and (2 + 4 + 2) / 3, 1.33, off by 2.67; the naive one,
-    # 3 August's 2, off by 2.
+    # week 3. Semester 1's week 3 has no visits at all (no history), so the forecast for
+    # 10 August is (2·1 + 4·2 + 2·3) / 6, off by 1.33; the naive one, 3 August's 2, by 2.
     for day, count in [(date(2026, 7, 20), 2), (date(2026, 7, 27), 4), (date(2026, 8, 3), 2),
                        (date(2026, 8, 10), 4)]:  # fmt: skip
         for _ in range(count):
@@ -243,7 +244,7 @@ def test_it_backtests_the_forecast_against_last_weeks_hour(terms):
     call_command("backtest_staffing", "--from", "2026-08-10", "--to", "2026-08-16", stdout=out)
 
     assert out.getvalue().splitlines()[-1] == (
-        "1 hours; forecast mean absolute error 2.67 students an hour; "
+        "1 hours; forecast mean absolute error 1.33 students an hour; "
         "naive (same hour last week) 2.00"
     )
 
