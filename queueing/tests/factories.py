@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import factory
 from django.utils import timezone
 
@@ -34,6 +36,20 @@ class VisitFactory(factory.django.DjangoModelFactory):
     team = factory.LazyFunction(lambda: Team.objects.get(slug="studysmarter"))
     enquiry_type = factory.LazyFunction(lambda: EnquiryType.objects.get(name="Essay"))
     arrived_at = factory.LazyFunction(timezone.now)
+
+
+def finished_visit(arrived_at, *, waited: int, minutes: int, **fields) -> Visit:
+    """A visit seen and finished: its session started `waited` minutes after it arrived
+    and lasted `minutes`."""
+    started = arrived_at + timedelta(minutes=waited)
+    return VisitFactory(
+        arrived_at=arrived_at,
+        started_at=started,
+        ended_at=started + timedelta(minutes=minutes),
+        status=Visit.Status.FINISHED,
+        outcome=Visit.Outcome.FINISHED,
+        **fields,
+    )
 
 
 def db_state() -> dict:

@@ -25,7 +25,7 @@ from queueing.management.commands.anonymise_old_visits import (
     visits_anonymise,
 )
 from queueing.models import Board, EnquiryType, StaffingChange, Team, Visit, VisitEvent
-from queueing.tests.factories import VisitFactory
+from queueing.tests.factories import VisitFactory, finished_visit
 from reporting import metrics
 from reporting.export import export_rows, export_visits
 
@@ -48,15 +48,7 @@ def perth(day: date, hour: int = 10, minute: int = 0) -> datetime:
 
 
 def served(arrived: datetime, *, wait: int, session: int, **fields) -> Visit:
-    started = arrived + timedelta(minutes=wait)
-    return VisitFactory(
-        arrived_at=arrived,
-        started_at=started,
-        ended_at=started + timedelta(minutes=session),
-        status=Visit.Status.FINISHED,
-        outcome=Visit.Outcome.FINISHED,
-        **fields,
-    )
+    return finished_visit(arrived, waited=wait, minutes=session, **fields)
 
 
 def run(*args: str) -> str:

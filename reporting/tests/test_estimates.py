@@ -3,14 +3,13 @@ history that checks them."""
 
 import io
 import random
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from queueing.models import Visit
-from queueing.tests.factories import VisitFactory
+from queueing.tests.factories import finished_visit
 from reporting.estimates import Estimate, estimate_wait
 
 
@@ -45,15 +44,7 @@ def test_it_gives_no_estimate_with_nothing_to_go_on():
 
 
 def _visit(day: date, at: time, *, waited: int, minutes: int) -> None:
-    arrived = timezone.make_aware(datetime.combine(day, at))
-    started = arrived + timedelta(minutes=waited)
-    VisitFactory(
-        arrived_at=arrived,
-        started_at=started,
-        ended_at=started + timedelta(minutes=minutes),
-        status=Visit.Status.FINISHED,
-        outcome=Visit.Outcome.FINISHED,
-    )
+    finished_visit(timezone.make_aware(datetime.combine(day, at)), waited=waited, minutes=minutes)
 
 
 @pytest.mark.django_db

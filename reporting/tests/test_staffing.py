@@ -2,15 +2,15 @@
 
 import csv
 import io
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from queueing.models import StaffingChange, Team, Visit
-from queueing.tests.factories import VisitFactory
+from queueing.models import StaffingChange, Team
+from queueing.tests.factories import finished_visit
 from reporting.staffing import advisers_needed, erlang_c, forecast_week, share_within
 
 
@@ -55,15 +55,11 @@ def test_it_needs_one_adviser_for_sessions_that_took_no_time():
 def _seen(day: date, hour: int, minutes: int, team: Team | None = None) -> None:
     """A finished visit that arrived on `day` at `hour`:05 local and had a session of
     `minutes`."""
-    arrived = timezone.make_aware(datetime.combine(day, time(hour, 5)))
-    started = arrived + timedelta(minutes=10)
-    VisitFactory(
+    finished_visit(
+        timezone.make_aware(datetime.combine(day, time(hour, 5))),
+        waited=10,
+        minutes=minutes,
         team=team or Team.objects.get(slug="studysmarter"),
-        arrived_at=arrived,
-        started_at=started,
-        ended_at=started + timedelta(minutes=minutes),
-        status=Visit.Status.FINISHED,
-        outcome=Visit.Outcome.FINISHED,
     )
 
 
