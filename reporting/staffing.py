@@ -533,7 +533,6 @@ def staffing_page(request: HttpRequest) -> HttpResponse:
         "target": target,
         "notes": notes,
         "advice": advice,
-        "weekday_names": WEEKDAY_NAMES,
         "query": urlencode(
             {"week": monday.isoformat(), "share": target.share, "within": target.within}
         ),

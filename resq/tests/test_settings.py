@@ -16,6 +16,30 @@ def test_it_gives_postgresql_room_to_group_a_terms_visits():
         assert cursor.fetchone()[0] == "16MB"
 
 
+def test_it_prepares_what_a_connection_runs_again_and_again():
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    from queueing.models import Board
+
+    for _ in range(6):
+        Board.current_version()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any('"queueing_board"."version"' in statement for statement in prepared)
+
+
+def test_it_binds_on_the_client_with_prepared_statements_off():
+    code = (
+        "from django.conf import settings; print(sorted(settings.DATABASES['default']['OPTIONS']))"
+    )
+    url = "postgres://postgres@127.0.0.1:5432/resq"
+    on = django_process(code, DATABASE_URL=url)
+    off = django_process(code, DATABASE_URL=url, PG_PREPARED_STATEMENTS="off")
+    assert on.stdout.split() == ["['options',", "'prepare_threshold',", "'server_side_binding']"]
+    assert off.stdout.split() == ["['options']"]
+
+
 def test_it_takes_an_empty_value_in_production_as_the_default():
     # .env.example lists these keys empty; copied as it is, production must still
     # redirect to HTTPS and send HSTS rather than crash or quietly turn them off.
