@@ -258,6 +258,13 @@ class Visit(models.Model):
     # system's visit 123), so that importing the same file again finds it instead of
     # adding it twice. Blank for visits added on the desk.
     source_ref = models.CharField("source reference", max_length=64, blank=True, editable=False)
+    # The wait estimate the desk shows for this visit while it waits: the latest of its
+    # estimates, made as it joined and again whenever its place in line or its team's
+    # staff changed (queueing/estimates.py). Written by the board as it shows it.
+    estimate = models.ForeignKey(
+        "WaitEstimate", null=True, blank=True, editable=False,
+        on_delete=models.SET_NULL, related_name="+",
+    )  # fmt: skip
 
     # What the reports group by, kept by the database from the times above whenever a
     # row is written, so a report over a term reads plain columns rather than converting
@@ -792,3 +799,38 @@ class VisitEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} at {timezone.localtime(self.at):%Y-%m-%d %H:%M}"
+
+
+class WaitEstimate(models.Model):
+    """A waiting student's estimated wait as the desk showed it: one as they joined
+    (`first`), and one more each time their place in line or their team's staff
+    changed. Minutes from `made_at` until their session starts, as a range meant to hold
+    about 80 % of actual waits (the 10th to the 90th percentile of a simulation)."""
+
+    # Its index is the constraint's, which starts with the visit.
+    visit = models.ForeignKey(
+        Visit, on_delete=models.CASCADE, related_name="estimates", db_index=False
+    )
+    made_at = models.DateTimeField()
+    board_version = models.BigIntegerField(help_text="The board version that first showed it.")
+    first = models.BooleanField(
+        default=False, help_text="The first estimate shown for the visit: as the student joined."
+    )
+    ahead = models.PositiveIntegerField(help_text="Students ahead in line.")
+    staff = models.PositiveSmallIntegerField(help_text="The team's staff available.")
+    in_session = models.PositiveSmallIntegerField(help_text="The team's sessions in progress.")
+    low_minutes = models.FloatField()
+    median_minutes = models.FloatField()
+    high_minutes = models.FloatField()
+
+    class Meta:
+        ordering = ["made_at", "pk"]
+        constraints = [
+            # Two screens may render the same board version at once: one estimate each.
+            models.UniqueConstraint(
+                fields=["visit", "board_version"], name="wait_estimate_once_per_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.low_minutes:.0f}–{self.high_minutes:.0f} min for {self.visit_id}"

@@ -36,6 +36,8 @@ from django_htmx.http import reswap, retarget
 
 from accounts.models import User
 
+from . import estimates
+from .cache import cache_call as _cache_call
 from .forms import AddVisitForm, EditVisitForm, RemoveVisitForm, StaffingForm, StudentLookupForm
 from .models import Board, EnquiryType, StaffingLimitReached, Team, TransitionError, Visit
 from .templatetags.desk import fill_slots, in_place, offer_tags
@@ -90,6 +92,14 @@ BOARD_FIELDS = (
 )  # fmt: skip
 
 
+# Each row's current wait estimate: read with the board, and kept apart from the row's
+# values (its HTML does not depend on them: the estimate is a slot).
+ESTIMATE_FIELDS = (
+    "estimate_id", "estimate__ahead", "estimate__staff", "estimate__made_at",
+    "estimate__low_minutes", "estimate__high_minutes",
+)  # fmt: skip
+
+
 def _shown(first_name: str | None, username: str | None) -> str | None:
     """Who started or ended a visit, as the board names them."""
     return None if username is None else User.name_shown(first_name, username)
@@ -125,18 +135,29 @@ def board_context(*, version: int | None = None) -> dict:
     waiting: dict[int, list[tuple]] = {team.pk: [] for team in teams}
     sessions: list[tuple] = []
     recent: list[tuple] = []
-    for row in Visit.objects.on_board(now=now).values_list(*BOARD_FIELDS, named=True):
+    rows = Visit.objects.on_board(now=now).values_list(*BOARD_FIELDS, *ESTIMATE_FIELDS, named=True)
+    for row in rows:
         if row.status == Visit.Status.WAITING:
             waiting.setdefault(row.team_id, []).append(row)
         elif row.status == Visit.Status.IN_SESSION:
             sessions.append(row)
         else:
             recent.append(row)
-    in_session = Counter(row.team_id for row in sessions)
+    running: dict[int, list[datetime]] = {team.pk: [] for team in teams}
+    for row in sessions:
+        running.setdefault(row.team_id, []).append(row.started_at)
+    drawn = functools.cache(lambda: estimates.history([team.pk for team in teams], now))
+    made = []
     for team in teams:
         team.waiting = waiting[team.pk]
-        team.in_session = in_session[team.pk]
+        team.in_session = len(running[team.pk])
         team.is_full = team.in_session >= team.available_staff
+        team.estimates, team.newcomer, new = estimates.queue_estimates(
+            team, team.waiting, running[team.pk], now=now, version=version,
+            drawn=lambda team=team: drawn()[team.pk],
+        )  # fmt: skip
+        made += new
+    estimates.save_estimates(made)
     sessions.sort(key=lambda row: (row.started_at, row.pk))
     recent.sort(key=lambda row: (row.ended_at, row.pk), reverse=True)
     return {
@@ -158,16 +179,24 @@ def board_rows(context: dict) -> None:
     that changed, not the whole queue, and finds the others with one dictionary
     look-up each (`_rows_html`).
     """
-    sessions = [("session", row) for row in context["sessions"]]
-    waiting = {team.pk: [("waiting", row) for row in team.waiting] for team in context["teams"]}
-    recent = [("recent", row) for row in context["recent"]]
+    sessions = [("session", _values(row)) for row in context["sessions"]]
+    waiting = {
+        team.pk: [("waiting", _values(row)) for row in team.waiting] for team in context["teams"]
+    }
+    recent = [("recent", _values(row)) for row in context["recent"]]
     html = _rows_html([*sessions, *chain.from_iterable(waiting.values()), *recent])
     context["session_rows"] = _joined(html[row] for row in sessions)
     for team in context["teams"]:
         team.waiting_rows = _joined(
-            in_place(html[row], place) for place, row in enumerate(waiting[team.pk], 1)
+            in_place(html[row], place, team.estimates.get(row[1][0]))
+            for place, row in enumerate(waiting[team.pk], 1)
         )
     context["recent_rows"] = _joined(html[row] for row in recent)
+
+
+def _values(row: tuple) -> tuple:
+    """What a row's HTML depends on: its values without its wait estimate."""
+    return tuple(row[: len(BOARD_FIELDS)])
 
 
 def _joined(rows: Iterable[str]) -> str:
@@ -211,8 +240,9 @@ def _rows_html(rows: list[tuple[str, tuple]]) -> dict[tuple[str, tuple], str]:
 
 
 def forget_rows_in_process() -> None:
-    """Drop the rows this process keeps (tests start each from nothing)."""
+    """Drop the rows and estimates this process keeps (tests start each from nothing)."""
     _rows_in_process.clear()
+    estimates.forget_in_process()
 
 
 def _row_key(row: tuple[str, tuple], setting: tuple) -> str:
@@ -271,17 +301,6 @@ def board_html(*, version: int | None = None, page: bool = False) -> tuple[int, 
 def _version_keys(version: int) -> tuple[str, str, str]:
     """The keys of a version's fragment, its board for the page and its empty add form."""
     return f"resq:board:{version}", f"resq:board:{version}:page", f"resq:board:{version}:add-form"
-
-
-def _cache_call(method: Callable, *args, **kwargs):
-    """The board cache is a saving, never a dependency: with a shared cache (Redis)
-    that stops answering, the board is rendered afresh instead of the request failing
-    (an action is already saved by the time its board is rendered)."""
-    try:
-        return method(*args, **kwargs)
-    except Exception:
-        logger.warning("Board cache unavailable; rendering the board without it", exc_info=True)
-        return None
 
 
 def add_form_html(

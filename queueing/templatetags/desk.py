@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,8 +10,10 @@ from urllib.parse import quote, unquote
 from django import template
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 if TYPE_CHECKING:
+    from queueing.estimates import Shown
     from queueing.models import Visit
 
 register = template.Library()
@@ -49,6 +52,15 @@ CSRF_SLOT = "<csrf-slot></csrf-slot>"
 PLACE_SLOT = "<place-slot></place-slot>"
 TIMER = '<span class="timer level-{level}" data-since="{since}">{text}</span>'
 TIMER_SLOT = re.compile(r'<timer-slot since="([^"]+)"></timer-slot>')
+# A waiting row's wait estimate, and a newcomer's in a queue's heading: a range of
+# times, which the browser counts down to like a timer.
+ESTIMATE_SLOT = "<estimate-slot></estimate-slot>"
+ESTIMATE = '<span class="estimate" data-from="{low}" data-until="{high}">{text}</span>'
+ESTIMATE_AT = re.compile(r'<estimate-slot from="([^"]+)" until="([^"]+)"></estimate-slot>')
+ESTIMATE_NONE = mark_safe(
+    '<span class="estimate none" title="No estimate yet: no adviser on duty, or no '
+    'session of this team in the last four weeks">—</span>'
+)
 
 
 @register.simple_tag
@@ -65,13 +77,44 @@ def fill_slots(board: str, *, csrf_input: str, now: datetime) -> str:
         since = datetime.fromisoformat(slot[1])
         return TIMER.format(level=wait_level(since, now), since=slot[1], text=elapsed(since, now))
 
-    return TIMER_SLOT.sub(fill, board.replace(CSRF_SLOT, csrf_input))
+    def fill_estimate(slot: re.Match) -> str:
+        text = estimate_text(datetime.fromisoformat(slot[1]), datetime.fromisoformat(slot[2]), now)
+        return ESTIMATE.format(low=slot[1], high=slot[2], text=text)
+
+    board = TIMER_SLOT.sub(fill, board.replace(CSRF_SLOT, csrf_input))
+    return ESTIMATE_AT.sub(fill_estimate, board)
 
 
-def in_place(row: str, place: int) -> str:
-    """A waiting row with its place in line. The cached row leaves it out, so that
-    starting the student at the head of the line re-renders no one behind them."""
-    return row.replace(PLACE_SLOT, str(place), 1)
+def in_place(row: str, place: int, shown: Shown | None = None) -> str:
+    """A waiting row with its place in line and its wait estimate. The cached row
+    leaves both out, so that starting the student at the head of the line re-renders
+    no one behind them."""
+    return row.replace(PLACE_SLOT, str(place), 1).replace(ESTIMATE_SLOT, estimate(shown), 1)
+
+
+@register.simple_tag
+def estimate(shown: Shown | None) -> str:
+    """An estimate's slot (`fill_slots` writes its minutes as of the answer's time)."""
+    if shown is None:
+        return ESTIMATE_NONE
+    return format_html(
+        '<estimate-slot from="{}" until="{}"></estimate-slot>',
+        shown.low_at.isoformat(),
+        shown.high_at.isoformat(),
+    )
+
+
+def estimate_text(low_at: datetime, high_at: datetime, now: datetime) -> str:
+    """The minutes until a session should start, in coarse steps (the JS says the same):
+    whole minutes up to 10, fives beyond; "any moment" once the range has passed."""
+    low = (low_at - now).total_seconds() / 60
+    high = (high_at - now).total_seconds() / 60
+    if high < 1:
+        return "any moment"
+    step = 1 if high <= 10 else 5
+    low = max(0, math.floor(low / step) * step)
+    high = max(math.ceil(high / step) * step, low + step)
+    return f"up to {high} min" if low == 0 else f"{low}–{high} min"
 
 
 # A message can carry an offer about the visit it tells of: "start" (one more staff

@@ -1,4 +1,5 @@
 import pytest
+from django.utils import timezone
 
 from queueing.models import Team
 
@@ -10,3 +11,11 @@ def studysmarter(db):
     team.available_staff = 2
     team.save()
     return team
+
+
+@pytest.fixture
+def frozen(monkeypatch):
+    """Stop the clock, so that boards rendered a moment apart can be compared."""
+    now = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    return now

@@ -100,7 +100,8 @@ def log_in(leader) -> Client:
 
 
 def visit_queries(queries: CaptureQueriesContext) -> list[str]:
-    return [query["sql"] for query in queries.captured_queries if "queueing_visit" in query["sql"]]
+    """The queries that read the board's visits (student names)."""
+    return [query["sql"] for query in queries.captured_queries if "student_name" in query["sql"]]
 
 
 # --- the board cache --------------------------------------------------------------

@@ -34,8 +34,24 @@
     return minutes + ":" + ss;
   }
 
+  // As the server writes it (queueing/templatetags/desk.py, estimate_text): whole
+  // minutes up to 10, fives beyond, "any moment" once the range has passed.
+  function formatEstimate(fromMs, untilMs) {
+    let low = fromMs / 60000;
+    let high = untilMs / 60000;
+    if (high < 1) return "any moment";
+    const step = high <= 10 ? 1 : 5;
+    low = Math.max(0, Math.floor(low / step) * step);
+    high = Math.max(Math.ceil(high / step) * step, low + step);
+    return low === 0 ? "up to " + high + " min" : low + "–" + high + " min";
+  }
+
   function tick() {
     const now = Date.now() + clockOffset;
+    document.querySelectorAll(".estimate[data-from]").forEach(function (el) {
+      const text = formatEstimate(Date.parse(el.dataset.from) - now, Date.parse(el.dataset.until) - now);
+      if (el.textContent !== text) el.textContent = text;
+    });
     // An undo is offered only within its window; the board may not change for longer.
     document.querySelectorAll("[data-undo-until]").forEach(function (el) {
       if (now > Date.parse(el.dataset.undoUntil)) {

@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from django.core.management.base import BaseCommand, CommandError
 
 from queueing.models import Team
-from reporting.estimates import replay
+from queueing.estimates import replay
 from reporting.metrics import local_midnight
 
 

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from queueing.tests.factories import finished_visit
-from reporting.estimates import Estimate, estimate_wait
+from queueing.estimates import Estimate, estimate_wait
 
 
 def estimate(**state) -> Estimate | None:

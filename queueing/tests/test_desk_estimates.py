@@ -1,0 +1,168 @@
+"""Wait estimates on the desk: each waiting student's and a newcomer's per team, shown
+as the board shows everything (once per version), and stored as shown."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from queueing import estimates
+from queueing.models import Board, Visit, WaitEstimate
+from queueing.templatetags.desk import estimate_text
+from queueing.tests.factories import VisitFactory, finished_visit
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def desk(studysmarter, frozen):
+    """Two advisers in sessions that have run 10 and 5 minutes; sessions here last 20
+    (the last four weeks say) and the desk calls a student at once."""
+    for day in range(1, 21):
+        finished_visit(frozen - timedelta(days=day), waited=0, minutes=20)
+    for minutes in (10, 5):
+        VisitFactory(
+            arrived_at=frozen - timedelta(minutes=minutes),
+            started_at=frozen - timedelta(minutes=minutes),
+            status=Visit.Status.IN_SESSION,
+        )
+    Board.bump()
+    return studysmarter
+
+
+def queue(response) -> str:
+    text = response.text
+    return text[text.index('id="queue-studysmarter-heading"') : text.index("Librarian Queue")]
+
+
+def estimate_of(queue_html: str, visit: Visit) -> str:
+    row = queue_html[queue_html.index(f'id="visit-{visit.pk}"') :]
+    shown = row[row.index('class="estimate') :]
+    return shown[: shown.index("</span>")].rpartition(">")[2]
+
+
+def test_it_shows_each_waiting_student_and_a_newcomer_when_their_session_should_start(
+    leader_client, desk, frozen
+):
+    ana = VisitFactory(student_name="Ana", arrived_at=frozen - timedelta(minutes=4))
+    ben = VisitFactory(student_name="Ben", arrived_at=frozen - timedelta(minutes=3))
+
+    shown = queue(leader_client.get(reverse("queueing:desk")))
+
+    # Ana gets the adviser free in 10 minutes, Ben the other in 15; a newcomer waits
+    # for Ana's session to end, at 30.
+    assert estimate_of(shown, ana) == "10–11 min"
+    assert estimate_of(shown, ben) == "15–20 min"
+    assert "2 waiting · joining now: " in shown
+    assert ">30–35 min</span>" in shown[: shown.index("</h3>")]
+    assert list(
+        WaitEstimate.objects.values_list("visit", "first", "ahead", "staff", "median_minutes")
+    ) == [(ana.pk, True, 0, 2, 10.0), (ben.pk, True, 1, 2, 15.0)]
+
+
+def test_it_estimates_again_when_a_place_in_line_changes_and_keeps_the_rest(
+    leader_client, leader, desk, frozen
+):
+    ana = VisitFactory(student_name="Ana", arrived_at=frozen - timedelta(minutes=4))
+    ben = VisitFactory(student_name="Ben", arrived_at=frozen - timedelta(minutes=3))
+    leader_client.get(reverse("queueing:desk"))
+
+    VisitFactory(student_name="Cleo")  # behind them: nobody's place changes
+    leader_client.get(reverse("queueing:desk"))
+    assert ana.estimates.count() == ben.estimates.count() == 1
+
+    first_session = Visit.objects.filter(status=Visit.Status.IN_SESSION).earliest("started_at")
+    first_session.finish(by=leader)
+    ana.start_session(by=leader)
+    shown = queue(leader_client.get(reverse("queueing:desk")))
+
+    # Ben is first now: the adviser of the 5-minute session frees up in 15.
+    assert estimate_of(shown, ben) == "15–20 min"
+    assert list(ben.estimates.values_list("first", "ahead", "median_minutes")) == [
+        (True, 1, 15.0),
+        (False, 0, 15.0),
+    ]
+    assert ana.estimates.count() == 1
+
+
+def test_it_shows_no_estimate_without_an_adviser_and_one_when_staff_arrive(
+    leader_client, studysmarter, frozen
+):
+    finished_visit(frozen - timedelta(days=1), waited=0, minutes=20)
+    studysmarter.available_staff = 0
+    studysmarter.save()
+    ana = VisitFactory(student_name="Ana")
+
+    shown = queue(leader_client.get(reverse("queueing:desk")))
+
+    assert estimate_of(shown, ana) == "—"
+    assert "joining now" not in shown
+    assert not WaitEstimate.objects.exists()
+
+    leader_client.post(reverse("queueing:staffing", args=["studysmarter"]), {"delta": 1})
+    shown = queue(leader_client.get(reverse("queueing:desk")))
+
+    assert estimate_of(shown, ana) == "any moment"
+    assert "joining now: <span" in shown
+
+
+def test_it_stores_a_versions_estimates_once_when_two_screens_render_it(desk, frozen):
+    ana = VisitFactory(student_name="Ana")
+
+    def made() -> list[WaitEstimate]:
+        row = Visit.objects.values_list("pk", *(f for f in _estimate_fields()), named=True)
+        _, _, new = estimates.queue_estimates(
+            desk, [row.get(pk=ana.pk)], [], now=frozen, version=7,
+            drawn=lambda: ([20.0], []),
+        )  # fmt: skip
+        return new
+
+    estimates.save_estimates(made())
+    estimates.save_estimates(made())
+
+    assert list(ana.estimates.values_list("board_version", "first")) == [(7, True)]
+    ana.refresh_from_db()
+    assert ana.estimate == ana.estimates.get()
+
+
+def _estimate_fields():
+    from queueing.views import ESTIMATE_FIELDS
+
+    return ESTIMATE_FIELDS
+
+
+@pytest.mark.parametrize("size", [2, 40])
+def test_it_estimates_the_whole_line_in_the_same_queries_whatever_its_length(
+    leader_client, desk, frozen, size
+):
+    VisitFactory.create_batch(size, arrived_at=frozen - timedelta(minutes=1))
+    leader_client.get(reverse("queueing:desk"))
+    desk.available_staff = 3
+    desk.save()
+    Board.bump()  # every student's estimate changes
+
+    with CaptureQueriesContext(connection) as queries:
+        leader_client.get(reverse("queueing:desk"))
+
+    # The new version's board (8 queries), and the estimates stored in one savepoint:
+    # each student's, then each visit's current one (and a lock timeout on PostgreSQL).
+    assert len(queries) == 8 + 4 + (connection.vendor == "postgresql")
+    assert WaitEstimate.objects.count() == 2 * size
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "text"),
+    [
+        (-5, 0.5, "any moment"),
+        (0, 4, "up to 4 min"),
+        (2.5, 7.2, "2–8 min"),
+        (10, 10, "10–11 min"),
+        (12, 27, "10–30 min"),
+        (0, 45, "up to 45 min"),
+    ],
+)
+def test_it_says_an_estimate_in_coarse_minutes(frozen, low, high, text):
+    at = frozen + timedelta(minutes=low), frozen + timedelta(minutes=high)
+    assert estimate_text(*at, frozen) == text
