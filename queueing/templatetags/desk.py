@@ -105,16 +105,17 @@ def estimate(shown: Shown | None) -> str:
 
 
 def estimate_text(low_at: datetime, high_at: datetime, now: datetime) -> str:
-    """The minutes until a session should start, in coarse steps (the JS says the same):
-    whole minutes up to 10, fives beyond; "any moment" once the range has passed."""
+    """When a session should start, in coarse steps of minutes from now (the JS says the
+    same): whole minutes up to 10, fives beyond; "any moment" once the range has passed.
+    Words that stand alone: on a narrow screen the row has no column heading."""
     low = (low_at - now).total_seconds() / 60
     high = (high_at - now).total_seconds() / 60
     if high < 1:
-        return "any moment"
+        return "starts any moment"
     step = 1 if high <= 10 else 5
     low = max(0, math.floor(low / step) * step)
     high = max(math.ceil(high / step) * step, low + step)
-    return f"up to {high} min" if low == 0 else f"{low}–{high} min"
+    return f"starts within {high} min" if low == 0 else f"starts in {low}–{high} min"
 
 
 # A message can carry an offer about the visit it tells of: "start" (one more staff

@@ -17,7 +17,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from queueing.models import Team, Visit
-from queueing.tests.factories import VisitFactory
+from queueing.tests.factories import VisitFactory, finished_visit
 from reporting.models import Term
 
 pytestmark = [
@@ -88,6 +88,9 @@ def fill_the_desk(by) -> None:
     ]
     for team, name, minutes in waits:
         VisitFactory(team=team, student_name=name, arrived_at=now - timedelta(minutes=minutes))
+    # Yesterday's sessions, which the wait estimates draw from.
+    for team in (studysmarter, librarian):
+        finished_visit(now - timedelta(days=1), waited=2, minutes=20, team=team)
     for team, name, minutes in [
         (studysmarter, "Kim Lee", 20),
         (studysmarter, "Hal Ito", 40),
@@ -145,6 +148,7 @@ def test_it_finds_nothing_on_a_busy_desk_and_its_dialogs(open_page, leader, audi
     page = open_page(reverse("queueing:desk"), user=leader, expected_statuses=(503,), **AXE_CONTEXT)
     expect(page.get_by_role("region", name="Current Sessions")).to_contain_text("Hal Ito")
     expect(page.locator(".timer.level-30").first).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^starts in \d+–\d+ min$")).first).to_be_visible()
     audit(page, "desk, busy")
 
     # A returning student: the desk offers the name from last time.

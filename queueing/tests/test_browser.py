@@ -14,6 +14,7 @@ from django.utils import timezone
 from playwright.sync_api import Locator, Page, expect
 
 from queueing.models import Team, Visit, VisitEvent
+from queueing.templatetags.desk import estimate_text
 from queueing.tests.factories import VisitFactory
 
 pytestmark = [
@@ -348,6 +349,28 @@ def test_it_ticks_the_wait_and_colours_it_after_ten_minutes(desk_page, leader):
     first = timer.inner_text()
     expect(timer).not_to_have_text(first, timeout=2_500)
     assert timer.inner_text() > first
+
+
+def test_it_counts_wait_estimates_down_in_the_servers_words(desk_page, leader):
+    page = desk_page(leader)
+    # Estimates that start and end these many minutes from now, as a board carries them.
+    ranges = [(-5, 0.5), (0, 4), (2.5, 7.2), (12, 27), (0, 45), (0, 1.03)]
+    page.evaluate(
+        """ranges => ranges.forEach(([low, high], i) => {
+             const at = minutes => new Date(Date.now() + minutes * 60000).toISOString();
+             const shown = Object.assign(document.createElement("span"), {id: "estimate-" + i});
+             shown.className = "estimate";
+             Object.assign(shown.dataset, {from: at(low), until: at(high)});
+             document.body.append(shown);
+           })""",
+        ranges,
+    )
+    now = timezone.now()
+    for i, (low, high) in enumerate(ranges):
+        words = estimate_text(now + timedelta(minutes=low), now + timedelta(minutes=high), now)
+        expect(page.locator(f"#estimate-{i}")).to_have_text(words)
+    # The last passes its end within three seconds: the browser says so without the server.
+    expect(page.locator("#estimate-5")).to_have_text("starts any moment", timeout=4_000)
 
 
 def test_it_stops_offering_an_undo_when_its_window_closes(desk_page, leader, settings):

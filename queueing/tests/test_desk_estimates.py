@@ -53,10 +53,10 @@ def test_it_shows_each_waiting_student_and_a_newcomer_when_their_session_should_
 
     # Ana gets the adviser free in 10 minutes, Ben the other in 15; a newcomer waits
     # for Ana's session to end, at 30.
-    assert estimate_of(shown, ana) == "10–11 min"
-    assert estimate_of(shown, ben) == "15–20 min"
-    assert "2 waiting · joining now: " in shown
-    assert ">30–35 min</span>" in shown[: shown.index("</h3>")]
+    assert estimate_of(shown, ana) == "starts in 10–11 min"
+    assert estimate_of(shown, ben) == "starts in 15–20 min"
+    assert "2 waiting · someone joining now " in shown
+    assert ">starts in 30–35 min</span>" in shown[: shown.index("</h3>")]
     assert list(
         WaitEstimate.objects.values_list("visit", "first", "ahead", "staff", "median_minutes")
     ) == [(ana.pk, True, 0, 2, 10.0), (ben.pk, True, 1, 2, 15.0)]
@@ -79,7 +79,7 @@ def test_it_estimates_again_when_a_place_in_line_changes_and_keeps_the_rest(
     shown = queue(leader_client.get(reverse("queueing:desk")))
 
     # Ben is first now: the adviser of the 5-minute session frees up in 15.
-    assert estimate_of(shown, ben) == "15–20 min"
+    assert estimate_of(shown, ben) == "starts in 15–20 min"
     assert list(ben.estimates.values_list("first", "ahead", "median_minutes")) == [
         (True, 1, 15.0),
         (False, 0, 15.0),
@@ -104,8 +104,8 @@ def test_it_shows_no_estimate_without_an_adviser_and_one_when_staff_arrive(
     leader_client.post(reverse("queueing:staffing", args=["studysmarter"]), {"delta": 1})
     shown = queue(leader_client.get(reverse("queueing:desk")))
 
-    assert estimate_of(shown, ana) == "any moment"
-    assert "joining now: <span" in shown
+    assert estimate_of(shown, ana) == "starts any moment"
+    assert "joining now <span" in shown
 
 
 def test_it_stores_a_versions_estimates_once_when_two_screens_render_it(desk, frozen):
@@ -155,12 +155,12 @@ def test_it_estimates_the_whole_line_in_the_same_queries_whatever_its_length(
 @pytest.mark.parametrize(
     ("low", "high", "text"),
     [
-        (-5, 0.5, "any moment"),
-        (0, 4, "up to 4 min"),
-        (2.5, 7.2, "2–8 min"),
-        (10, 10, "10–11 min"),
-        (12, 27, "10–30 min"),
-        (0, 45, "up to 45 min"),
+        (-5, 0.5, "starts any moment"),
+        (0, 4, "starts within 4 min"),
+        (2.5, 7.2, "starts in 2–8 min"),
+        (10, 10, "starts in 10–11 min"),
+        (12, 27, "starts in 10–30 min"),
+        (0, 45, "starts within 45 min"),
     ],
 )
 def test_it_says_an_estimate_in_coarse_minutes(frozen, low, high, text):

@@ -39,11 +39,11 @@
   function formatEstimate(fromMs, untilMs) {
     let low = fromMs / 60000;
     let high = untilMs / 60000;
-    if (high < 1) return "any moment";
+    if (high < 1) return "starts any moment";
     const step = high <= 10 ? 1 : 5;
     low = Math.max(0, Math.floor(low / step) * step);
     high = Math.max(Math.ceil(high / step) * step, low + step);
-    return low === 0 ? "up to " + high + " min" : low + "–" + high + " min";
+    return low === 0 ? "starts within " + high + " min" : "starts in " + low + "–" + high + " min";
   }
 
   function tick() {
