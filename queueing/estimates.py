@@ -143,12 +143,12 @@ class Known:
     arrival in a range; the desk, for now."""
 
     def __init__(self, visits: list[tuple], changes: list[tuple]) -> None:
-        # (arrived_at, started_at, ended_at, status) by arrival; (at, available) by time.
+        # (arrived_at, started_at, ended_at, status, pk) by arrival; (at, available) by time.
         self.visits = visits
         self.arrivals = [arrived for arrived, *_ in visits]
         self.finished = sorted(
             (ended, (ended - started).total_seconds() / 60, _local_hour(started))
-            for _, started, ended, status in visits
+            for _, started, ended, status, _ in visits
             if status == Visit.Status.FINISHED and started is not None and ended is not None
         )
         self.ends = [ended for ended, *_ in self.finished]
@@ -173,7 +173,7 @@ class Known:
                 arrived_at__lt=end,
             )
             .order_by("arrived_at", "pk")
-            .values_list("team_id", "arrived_at", "started_at", "ended_at", "status")
+            .values_list("team_id", "arrived_at", "started_at", "ended_at", "status", "pk")
         ):
             visits[team_id].append(tuple(visit))
         changes: dict[int, list[tuple]] = {team_id: [] for team_id in team_ids}
@@ -193,11 +193,11 @@ class Known:
         first = bisect_left(self.arrivals, moment - timedelta(hours=12))
         earlier = self.visits[first : bisect_left(self.arrivals, moment)]
         ahead = sum(
-            1 for _, s, e, _ in earlier if (s is None or s > moment) and (e is None or e > moment)
+            1 for _, s, e, *_ in earlier if (s is None or s > moment) and (e is None or e > moment)
         )
         running = [
             (moment - s).total_seconds() / 60
-            for _, s, e, _ in earlier
+            for _, s, e, *_ in earlier
             if s is not None and s <= moment and (e is None or e > moment)
         ]
         at_change = bisect_right(self.change_times, moment)
@@ -207,8 +207,12 @@ class Known:
         staff = max(
             [len(running)]
             + [
-                sum(1 for _, s, e, _ in earlier if s is not None and s <= at and (e is None or e > at))
-                for _, at, _, _ in earlier
+                sum(
+                    1
+                    for _, s, e, *_ in earlier
+                    if s is not None and s <= at and (e is None or e > at)
+                )
+                for _, at, *_ in earlier
                 if at is not None and hour_ago <= at <= moment
             ]
         )
@@ -242,7 +246,7 @@ class Known:
         oldest = moment - timedelta(days=HISTORY_DAYS)
         found: list[float] = []
         last = bisect_left(self.arrivals, moment)
-        for arrived, started, _, _ in reversed(self.visits[max(0, last - 4 * MOST_DELAYS) : last]):
+        for arrived, started, *_ in reversed(self.visits[max(0, last - 4 * MOST_DELAYS) : last]):
             if arrived < oldest or len(found) >= MOST_DELAYS:
                 break
             if started is None or started > moment:
@@ -391,6 +395,7 @@ def forget_in_process() -> None:
 
 @dataclass(frozen=True)
 class Replayed:
+    visit_id: int
     arrived_at: datetime
     ahead: int
     staff: int
@@ -409,7 +414,7 @@ def replay(team: Team, start: datetime, end: datetime, *, seed: int = 2021) -> l
     # (arrival, wait) of those who found an adviser free and nobody ahead, as met.
     called: list[tuple[datetime, float]] = []
     replayed = []
-    for arrived, started, _, _ in known.visits:
+    for arrived, started, _, _, pk in known.visits:
         if arrived < start or started is None:
             continue
         ahead, running, staff, inferred = known.state(arrived)
@@ -435,6 +440,7 @@ def replay(team: Team, start: datetime, end: datetime, *, seed: int = 2021) -> l
         naive = None if mean is None or staff <= 0 else (ahead + 1) * mean / staff
         replayed.append(
             Replayed(
+                visit_id=pk,
                 arrived_at=arrived,
                 ahead=ahead,
                 staff=staff,

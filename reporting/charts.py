@@ -227,6 +227,58 @@ def wait_by_hour_chart(hours: Sequence[dict]) -> Chart:
     )
 
 
+def wait_estimates_chart(figures: dict) -> Chart:
+    """The estimate shown as students joined against the wait they had, per band of the
+    estimate, with the figures that say how good it was."""
+    bands = [band for band in figures["bands"] if band["count"]]
+    labels = [f"{band['label']} min" for band in bands]
+    traces = [
+        go.Bar(
+            x=labels, y=[b["estimate"] for b in bands], name="Median estimate shown",
+            marker_color="#8fb3de",
+        ),
+        go.Bar(
+            x=labels, y=[b["actual"] for b in bands], name="Median actual wait",
+            marker_color=ACCENT,
+        ),
+    ]  # fmt: skip
+    description = ""
+    if figures["count"]:
+        description = (
+            f"{figures['count']:,} waits estimated as the student joined: median absolute "
+            f"error {figures['error']:.1f} min; {figures['within']} % inside the range "
+            "shown (meant to be about 80 %)."
+        )
+    return Chart(
+        name="wait-estimates",
+        title="Wait estimates: shown against actual",
+        figure=_figure(
+            traces,
+            barmode="group",
+            xaxis={"type": "category", "title": {"text": "Estimate shown as the student joined"}},
+            yaxis={"title": {"text": "Minutes"}},
+        ),
+        headers=[
+            "Estimate shown (min)",
+            "Waits",
+            "Median estimate (min)",
+            "Median actual wait (min)",
+            "Median absolute error (min)",
+            "Inside the range shown (%)",
+        ],
+        rows=[
+            [b["label"], b["count"], b["estimate"], b["actual"], b["error"], b["within"]]
+            for b in bands
+        ],
+        empty=not bands,
+        description=description,
+        extra={
+            "empty_text": "No wait estimates in this period: the desk stores one as each "
+            "student joins."
+        },
+    )
+
+
 def weekly_trend_chart(
     current: Sequence[tuple[int, int]],
     previous: Sequence[tuple[int, int]],

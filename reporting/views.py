@@ -78,6 +78,9 @@ CHARTS: dict[str, Callable[[ChartContext], charts.Chart]] = {
     "weekly-trend": _weekly_trend,
     "outcomes": lambda c: charts.outcomes_chart(metrics.outcomes(c.report.filter)),
     "utilisation": lambda c: charts.utilisation_chart(metrics.utilisation(c.report.filter)),
+    "wait-estimates": lambda c: charts.wait_estimates_chart(
+        metrics.wait_estimates(c.report.filter)
+    ),
 }
 
 

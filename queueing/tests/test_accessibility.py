@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from queueing.models import Team, Visit
+from queueing.models import Team, Visit, WaitEstimate
 from queueing.tests.factories import VisitFactory, finished_visit
 from reporting.models import Term
 
@@ -212,10 +212,19 @@ def test_it_finds_nothing_in_the_reports(open_page, coordinator, leader, audit):
     Term.objects.create(
         name="This term", first_day=date.fromordinal(today.toordinal() - 14), last_day=today
     )
+    # The estimate each student seen today was shown as they joined.
+    WaitEstimate.objects.bulk_create(
+        WaitEstimate(
+            visit=visit, made_at=visit.arrived_at, board_version=1, first=True, ahead=0,
+            staff=2, in_session=0, low_minutes=2, median_minutes=8, high_minutes=20,
+        )
+        for visit in Visit.objects.filter(started_at__isnull=False)
+    )  # fmt: skip
     dashboard = reverse("reporting:dashboard")
     page = open_page(dashboard, user=coordinator, **AXE_CONTEXT)
     expect(page.get_by_role("heading", name="Data Analytics", level=1)).to_be_visible()
     expect(page.locator(".chart .main-svg").first).to_be_attached()
+    expect(page.get_by_text(re.compile("waits estimated as the student joined"))).to_be_visible()
     audit(page, "dashboard, this week")
 
     page.get_by_role("radio", name="Term").check()

@@ -9,8 +9,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from queueing.tests.factories import finished_visit
 from queueing.estimates import Estimate, estimate_wait
+from queueing.tests.factories import finished_visit
 
 
 def estimate(**state) -> Estimate | None:

@@ -30,7 +30,16 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import reset_queries, transaction
 from django.utils import timezone
 
-from queueing.models import Board, EnquiryType, StaffingChange, Team, Visit, VisitEvent
+from queueing.estimates import replay
+from queueing.models import (
+    Board,
+    EnquiryType,
+    StaffingChange,
+    Team,
+    Visit,
+    VisitEvent,
+    WaitEstimate,
+)
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -146,6 +155,10 @@ class TeamPlan:
     enquiry_cum_weights: list[int]
 
 
+#: The history's last weeks get the wait estimates the desk would have shown.
+ESTIMATE_WEEKS = 4
+
+
 @dataclass
 class Made:
     visits: int = 0
@@ -155,6 +168,7 @@ class Made:
     first_day: date | None = None
     last_day: date | None = None
     today: int = 0
+    estimates: int = 0
 
 
 @dataclass
@@ -604,6 +618,8 @@ class Command(BaseCommand):
             else:
                 plan = history.plan_weeks(weeks, last_day=yesterday)
             self.write_history(history, plan, events=not options["no_events"], made=made)
+            if plan and not options["no_events"]:
+                made.estimates = self.write_estimates(plan[-1].day)
             if today_waiting:
                 made.today = self.make_today(
                     today_rng, teams, waiting=today_waiting, demo=demo, leader=leader
@@ -687,6 +703,38 @@ class Command(BaseCommand):
             writer.add_visits(visits)
             writer.add_staffing(staffing)
         writer.flush()
+
+    def write_estimates(self, last_day: date) -> int:
+        """The wait estimates the desk would have shown its last four weeks' students as
+        they joined (replayed from the history before each), so that Data Analytics has
+        estimates to check against the waits. A student estimated by an earlier run
+        keeps theirs."""
+        end = timezone.make_aware(datetime.combine(last_day + timedelta(days=1), clock()))
+        start = end - timedelta(weeks=ESTIMATE_WEEKS)
+        known = set(
+            WaitEstimate.objects.filter(first=True, made_at__gte=start).values_list(
+                "visit_id", flat=True
+            )
+        )
+        made = [
+            WaitEstimate(
+                visit_id=wait.visit_id,
+                made_at=wait.arrived_at,
+                board_version=0,
+                first=True,
+                ahead=wait.ahead,
+                staff=wait.staff,
+                in_session=0,
+                low_minutes=wait.estimate.low,
+                median_minutes=wait.estimate.median,
+                high_minutes=wait.estimate.high,
+            )
+            for team in Team.objects.all()
+            for wait in replay(team, start, end)
+            if wait.estimate is not None and wait.visit_id not in known
+        ]
+        WaitEstimate.objects.bulk_create(made, batch_size=1000)
+        return len(made)
 
     # --- today -----------------------------------------------------------------------
 
@@ -775,7 +823,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Made {made.visits:,} visits on {made.days:,} drop-in days "
                 f"({made.first_day:%d %b %Y} to {made.last_day:%d %b %Y}), "
-                f"{made.events:,} visit events and {made.staffing_changes:,} staffing changes."
+                f"{made.events:,} visit events and {made.staffing_changes:,} staffing changes"
+                f" (and {made.estimates:,} wait estimates as the desk would have shown them)."
             )
         else:
             self.stdout.write("Made no history.")

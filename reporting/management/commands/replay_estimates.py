@@ -15,8 +15,8 @@ from datetime import date, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
-from queueing.models import Team
 from queueing.estimates import replay
+from queueing.models import Team
 from reporting.metrics import local_midnight
 
 
