@@ -40,8 +40,11 @@ def waits():
         # A later estimate (their place changed) is not the one checked.
         estimated(visit, 0, 50, 60, first=False, version=2)
     # Not seen, so no wait to check; and a team the filter may leave out.
-    estimated(VisitFactory(arrived_at=MONDAY, status=Visit.Status.REMOVED,
-                           ended_at=MONDAY + timedelta(minutes=3), outcome="cancelled"), 1, 2, 3)  # fmt: skip
+    removed = VisitFactory(
+        arrived_at=MONDAY, status=Visit.Status.REMOVED, ended_at=MONDAY + timedelta(minutes=3),
+        outcome=Visit.Outcome.CANCELLED,
+    )  # fmt: skip
+    estimated(removed, 1, 2, 3)
     librarian = Team.objects.get(slug="librarian")
     estimated(finished_visit(MONDAY, waited=1, minutes=5, team=librarian), 30, 40, 50)
 
