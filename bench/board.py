@@ -25,19 +25,28 @@ FIRST_NAMES = ["Aisha", "Ben", "Chloe", "Dinh", "Ella", "Farid", "Grace", "Hiro"
 LAST_NAMES = ["Nguyen", "Smith", "Patel", "O'Brien", "Chen", "Walker", "Kaur", "Rossi", "Lee"]
 
 
+#: Finished sessions a team a day, around this time of day, in the four weeks before:
+#: what wait estimates draw from (a checkout that estimates does the work it would).
+HISTORY_PER_DAY = 10
+HISTORY_DAYS = 28
+
+
 def set_board(waiting: int, *, user, staff: int = 2) -> int:
-    """A board with `waiting` students waiting and nothing else; returns its version."""
+    """A board with `waiting` students waiting and nothing else, after four weeks of
+    finished sessions (made once); returns its version."""
     from django.db import transaction
     from django.utils import timezone
 
     from queueing.models import Board, EnquiryType, Team, Visit
 
     with transaction.atomic():
-        Visit.objects.all().delete()
+        now = timezone.now()
+        Visit.objects.filter(arrived_at__gte=now - timedelta(hours=12)).delete()
         Team.objects.update(available_staff=staff)
         teams = list(Team.objects.filter(is_active=True))
         kinds = list(EnquiryType.objects.filter(is_active=True))
-        now = timezone.now()
+        if not Visit.objects.filter(arrived_at__lt=now - timedelta(hours=12)).exists():
+            make_history(teams, kinds, user=user, now=now)
         Visit.objects.bulk_create(
             Visit(
                 student_name=f"{FIRST_NAMES[i % 10]} {LAST_NAMES[i % 9]}",
@@ -52,6 +61,37 @@ def set_board(waiting: int, *, user, staff: int = 2) -> int:
         )
         Board.bump()
     return Board.current_version()
+
+
+def make_history(teams: list, kinds: list, *, user, now) -> None:
+    """Each team's finished sessions of 10 to 40 minutes around this time of day, on
+    each of the four weeks' days before today."""
+    import random
+
+    from queueing.models import Visit
+
+    rng = random.Random(2021)
+    visits = []
+    for day in range(1, HISTORY_DAYS + 1):
+        for team in teams:
+            for i in range(HISTORY_PER_DAY):
+                arrived = now - timedelta(days=day, minutes=rng.uniform(-90, 90))
+                started = arrived + timedelta(minutes=rng.uniform(0, 15))
+                visits.append(
+                    Visit(
+                        student_name=f"{FIRST_NAMES[i % 10]} {LAST_NAMES[day % 9]}",
+                        student_number=f"{20000000 + len(visits):08d}",
+                        team=team,
+                        enquiry_type=kinds[i % len(kinds)],
+                        arrived_at=arrived,
+                        started_at=started,
+                        ended_at=started + timedelta(minutes=rng.uniform(10, 40)),
+                        status=Visit.Status.FINISHED,
+                        outcome=Visit.Outcome.FINISHED,
+                        added_by=user,
+                    )
+                )
+    Visit.objects.bulk_create(visits, batch_size=1000)
 
 
 def waiting_count() -> int:

@@ -152,6 +152,7 @@ def wait_for(url: str, *, seconds: float = 30) -> None:
 
 def shoot(base_url: str, facts: dict[str, object]) -> list[Path]:
     # Playwright runs an event loop in this thread; nothing below touches the ORM.
+    from django.utils import timezone
     from playwright.sync_api import expect, sync_playwright
 
     from accounts.tests.helpers import totp_code
@@ -198,6 +199,8 @@ def shoot(base_url: str, facts: dict[str, object]) -> list[Path]:
         # The desk at peak, once the first poll has said "synced".
         expect(page.locator("#sync-status")).not_to_have_attribute("data-state", "static")
         save(page, "desk-peak")
+        # One queue's Expected Start and a newcomer's estimate in its heading.
+        save(page, "desk-estimates", element="section[aria-labelledby=queue-studysmarter-heading]")
 
         # The same desk on a tablet in landscape (or half a wide screen): stacked rows,
         # every button on screen.
@@ -231,6 +234,13 @@ def shoot(base_url: str, facts: dict[str, object]) -> list[Path]:
         page.goto(f"/reports/?view=term&term={facts['term']}")
         page.wait_for_load_state("networkidle")
         save(page, "analytics-term")
+        # The last four weeks' wait estimates (the demo replays them) against the waits.
+        today = timezone.localdate()
+        page.goto(
+            f"/reports/?view=range&start={today - timedelta(days=28)}&end={today}#wait-estimates"
+        )
+        page.wait_for_load_state("networkidle")
+        save(page, "wait-estimates", element="#wait-estimates")
         page.goto(f"/reports/week/?day={facts['week']:%Y-%m-%d}")
         page.wait_for_load_state("networkidle")
         save(page, "weekly-summary", size=(1280, 640))

@@ -16,8 +16,8 @@ Staffing page) describes a steady state, not the next few minutes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import heapq
 import logging
 import random
 import statistics
@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
 from django.core.cache import caches
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
@@ -94,43 +95,41 @@ def estimate_line(
     behind them (`waiting + 1` estimates, the newcomer's last), from one simulation:
     each run hands the students in turn to whichever adviser frees up first. As
     `estimate_wait` otherwise; its estimate for `ahead` students in front is this
-    line's at `ahead`, from the same draws."""
+    line's at `ahead`.
+
+    The runs go side by side (numpy): a step hands one place in line to the first
+    adviser free in every run at once, so a line costs a few microseconds a place
+    however many runs (the desk makes one each time a line changes)."""
     if not lengths or max(staff, len(running)) <= 0:
         return None
-    seen = sorted(lengths)
+    seen = np.sort(np.asarray(lengths, dtype=float))
     advisers = max(staff, len(running))
     # A big desk's wait is a sum of many sessions and varies less: fewer runs do, which
     # keeps a line near 8,000 draws however many advisers and students ahead.
     runs = max(40, min(runs, DRAWS // (len(running) + waiting + 1)))
-    starts = [[0.0] * runs for _ in range(waiting + 1)]
-    for run in range(runs):
-        free = [0.0] * (advisers - len(running))
-        for elapsed in running:
-            longer = bisect_right(seen, elapsed)
-            # A session already longer than any seen ends any moment now.
-            free.append(
-                seen[rng.randrange(longer, len(seen))] - elapsed if longer < len(seen) else 0.0
-            )
-        heapq.heapify(free)
-        for place in range(waiting):
-            starts[place][run] = free[0]
-            heapq.heapreplace(free, free[0] + seen[rng.randrange(len(seen))])
-        starts[waiting][run] = free[0]
-        if delays:
-            delay = delays[rng.randrange(len(delays))]
-            for place in range(waiting + 1):
-                starts[place][run] += delay
-    line = []
-    for waits in starts:
-        waits.sort()
-        line.append(
-            Estimate(
-                low=waits[int(0.1 * (runs - 1))],
-                median=waits[(runs - 1) // 2],
-                high=waits[int(0.9 * (runs - 1))],
-            )
-        )
-    return line
+    draw = np.random.default_rng(rng.getrandbits(64)).integers
+    free = np.zeros((runs, advisers))
+    for adviser, elapsed in enumerate(running, advisers - len(running)):
+        longer = int(np.searchsorted(seen, elapsed, side="right"))
+        # A session already longer than any seen ends any moment now.
+        if longer < len(seen):
+            free[:, adviser] = seen[draw(longer, len(seen), runs)] - elapsed
+    starts = np.empty((waiting + 1, runs))
+    sessions = seen[draw(0, len(seen), (waiting, runs))]
+    every = np.arange(runs)
+    for place in range(waiting):
+        first = free.argmin(axis=1)
+        starts[place] = free[every, first]
+        free[every, first] += sessions[place]
+    starts[waiting] = free.min(axis=1)
+    if delays:
+        starts += np.asarray(delays, dtype=float)[draw(0, len(delays), runs)]
+    starts.sort(axis=1)
+    low, median, high = int(0.1 * (runs - 1)), (runs - 1) // 2, int(0.9 * (runs - 1))
+    return [
+        Estimate(low=float(row[low]), median=float(row[median]), high=float(row[high]))
+        for row in starts
+    ]
 
 
 # --- what the desk knew ------------------------------------------------------------------
@@ -260,9 +259,10 @@ class Known:
 
 #: What an estimate draws from is read once an hour a team, and kept in the board cache.
 HISTORY_CACHE_SECONDS = 60 * 60
-#: A newcomer's estimate per team state, kept in this process (see queue_estimates).
-NEWCOMERS_IN_PROCESS = 1000
-_newcomers: dict[tuple, Shown | None] = {}
+#: A line is simulated this many places beyond its last student (see queue_estimates).
+EXTRA_PLACES = 10
+#: A line is simulated again after this long even if only students joined it since.
+NEWCOMER_FRESH = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,10 +273,46 @@ class Shown:
 
     low_at: datetime
     high_at: datetime
+    #: The times as the board carries them, for the browser (`estimate_markup`).
+    attrs: str
 
     @classmethod
     def made(cls, at: datetime, low: float, high: float) -> Shown:
-        return cls(at + timedelta(minutes=low), at + timedelta(minutes=high))
+        low_at, high_at = at + timedelta(minutes=low), at + timedelta(minutes=high)
+        attrs = f'data-from="{low_at.isoformat()}" data-until="{high_at.isoformat()}"'
+        return cls(low_at, high_at, attrs)
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A team's line as simulated, kept in the process: what it was made from (the
+    staff and the sessions in progress, the students in line), when, and the estimate
+    of each place and EXTRA_PLACES beyond."""
+
+    head: tuple
+    waiting: tuple[int, ...]
+    made_at: datetime
+    estimates: list[Estimate]
+
+
+_lines: dict[int, Line] = {}
+
+
+#: Each stored estimate as shown, by its id, in this process: a board shows most of its
+#: waiting students' estimates again at every version.
+SHOWN_IN_PROCESS = 5000
+_shown: dict[int, Shown] = {}
+
+
+def _stored(row: tuple) -> Shown:
+    shown = _shown.get(row.estimate__id)
+    if shown is None:
+        if len(_shown) >= SHOWN_IN_PROCESS:
+            _shown.clear()
+        shown = _shown[row.estimate__id] = Shown.made(
+            row.estimate__made_at, row.estimate__low_minutes, row.estimate__high_minutes
+        )
+    return shown
 
 
 def history(team_ids: Sequence[int], now: datetime) -> dict[int, tuple[list, list]]:
@@ -307,87 +343,101 @@ def queue_estimates(
     visit id), a newcomer's, and the estimates to store.
 
     `waiting` are the board's rows of the team's line, in order, each with its current
-    estimate (`estimate_id`, `estimate__ahead`, ...); `running_since` when each of the
+    estimate (`estimate__id`, `estimate__ahead`, ...); `running_since` when each of the
     team's sessions in progress started; `drawn()` the team's lengths and delays.
+
     A student keeps the estimate they have until their place in line or the team's
-    staff changes; then, and when they join, one simulation of the whole line gives
-    theirs and the newcomer's. The simulation is seeded by the team's state, so every
-    process that renders the same board shows the same minutes.
+    staff changes. A simulation of the whole line gives the others' and a newcomer's,
+    and EXTRA_PLACES more: while only students joining at the end change the line (and
+    for at most NEWCOMER_FRESH), each takes the place the line already has for them,
+    which is the newcomer's estimate the desk showed as they came in, counted down.
     """
     staff = team.available_staff
+    head = (staff, tuple(sorted(running_since)))
+    in_line = tuple(row.pk for row in waiting)
     shown: dict[int, Shown] = {}
     needs = []
     for place, row in enumerate(waiting):
-        if row.estimate_id is None or (row.estimate__ahead, row.estimate__staff) != (place, staff):
+        if row.estimate__id is None or (row.estimate__ahead, row.estimate__staff) != (place, staff):
             needs.append((place, row))
         else:
-            shown[row.pk] = Shown.made(
-                row.estimate__made_at, row.estimate__low_minutes, row.estimate__high_minutes
-            )
-    state = (team.pk, staff, tuple(sorted(running_since)), tuple(row.pk for row in waiting))
-    if not needs and state in _newcomers:
-        return shown, _newcomers[state], []
-    lengths, delays = drawn()
-    seed = hashlib.blake2b(repr(state).encode(), digest_size=8).digest()
-    line = estimate_line(
-        waiting=len(waiting),
-        staff=staff,
-        running=[(now - since).total_seconds() / 60 for since in running_since],
-        lengths=lengths,
-        delays=delays,
-        rng=random.Random(seed),  # noqa: S311 (a simulation, not a secret)
-    )
-    if len(_newcomers) >= NEWCOMERS_IN_PROCESS:
-        _newcomers.clear()
-    _newcomers[state] = None if line is None else Shown.made(now, line[-1].low, line[-1].high)
+            shown[row.pk] = _stored(row)
+    # Read once: another thread of the process may replace it meanwhile.
+    line = _lines.get(team.pk)
+    if not (
+        line is not None
+        and line.head == head
+        and in_line[: len(line.waiting)] == line.waiting
+        and len(in_line) < len(line.estimates)
+        and now - line.made_at < NEWCOMER_FRESH
+    ):
+        lengths, delays = drawn()
+        seed = hashlib.blake2b(repr((team.pk, head, in_line)).encode(), digest_size=8).digest()
+        estimates = estimate_line(
+            waiting=len(in_line) + EXTRA_PLACES,
+            staff=staff,
+            running=[(now - since).total_seconds() / 60 for since in running_since],
+            lengths=lengths,
+            delays=delays,
+            rng=random.Random(seed),  # noqa: S311 (a simulation, not a secret)
+        )
+        line = _lines[team.pk] = Line(head, in_line, now, estimates or [])
+    if len(in_line) >= len(line.estimates):  # nothing to go on: no estimate
+        return shown, None, []
+    # Minutes from now of what the line says from when it was made, as the board shows it.
+    gone = (now - line.made_at).total_seconds() / 60
     made = []
-    if line is not None:
-        for place, row in needs:
-            estimate = line[place]
-            shown[row.pk] = Shown.made(now, estimate.low, estimate.high)
-            made.append(
-                WaitEstimate(
-                    visit_id=row.pk,
-                    made_at=now,
-                    board_version=version,
-                    first=row.estimate_id is None,
-                    ahead=place,
-                    staff=staff,
-                    in_session=len(running_since),
-                    low_minutes=estimate.low,
-                    median_minutes=estimate.median,
-                    high_minutes=estimate.high,
-                )
+    for place, row in needs:
+        estimate = line.estimates[place]
+        shown[row.pk] = Shown.made(line.made_at, estimate.low, estimate.high)
+        made.append(
+            WaitEstimate(
+                visit_id=row.pk,
+                made_at=now,
+                board_version=version,
+                first=row.estimate__id is None,
+                ahead=place,
+                staff=staff,
+                in_session=len(running_since),
+                low_minutes=max(0.0, estimate.low - gone),
+                median_minutes=max(0.0, estimate.median - gone),
+                high_minutes=max(0.0, estimate.high - gone),
             )
-    return shown, _newcomers[state], made
+        )
+    newcomer = line.estimates[len(in_line)]
+    return shown, Shown.made(line.made_at, newcomer.low, newcomer.high), made
 
 
 def save_estimates(made: list[WaitEstimate]) -> None:
     """Store the estimates a board shows, each as its visit's current one.
 
-    The board is rendered on a read (whichever screen asks first for a new version), so
-    this never fails it: an estimate another process stored for the same version first,
-    or a visit deleted meanwhile, leaves the batch unsaved and the board as it is. On
-    PostgreSQL it waits at most 200 ms for a visit's row, so that it gives way to an
-    action that holds it (closing the queue updates every waiting visit at once)."""
+    A student joining is one insert. Students estimated again (a place or the staff
+    changed) have their earlier estimates made not current in the same transaction, so
+    no board ever reads them with none.
+
+    The board is rendered by whichever screen asks first for a new version, so this
+    never fails it: an estimate another process stored for the same visit first (the
+    same version, or a visit's one current estimate), or a visit deleted meanwhile,
+    refuses the whole batch and leaves the board as it is."""
     if not made:
         return
+    again = [estimate.visit_id for estimate in made if not estimate.first]
+    # Inside a transaction (a test's), a savepoint keeps a refused insert from ending it.
+    within = (
+        transaction.atomic() if again or connection.in_atomic_block else contextlib.nullcontext()
+    )
     try:
-        with transaction.atomic():
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL lock_timeout = '200ms'")
+        with within:
+            if again:
+                WaitEstimate.objects.filter(visit_id__in=again, current=True).update(current=False)
             WaitEstimate.objects.bulk_create(made)
-            Visit.objects.bulk_update(
-                [Visit(pk=estimate.visit_id, estimate_id=estimate.pk) for estimate in made],
-                ["estimate"],
-            )
     except DatabaseError as error:
         logger.info("Wait estimates not stored (another screen stored them first?): %s", error)
 
 
 def forget_in_process() -> None:
-    _newcomers.clear()
+    _lines.clear()
+    _shown.clear()
 
 
 # --- replaying history ---------------------------------------------------------------------

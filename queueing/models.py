@@ -258,13 +258,6 @@ class Visit(models.Model):
     # system's visit 123), so that importing the same file again finds it instead of
     # adding it twice. Blank for visits added on the desk.
     source_ref = models.CharField("source reference", max_length=64, blank=True, editable=False)
-    # The wait estimate the desk shows for this visit while it waits: the latest of its
-    # estimates, made as it joined and again whenever its place in line or its team's
-    # staff changed (queueing/estimates.py). Written by the board as it shows it.
-    estimate = models.ForeignKey(
-        "WaitEstimate", null=True, blank=True, editable=False,
-        on_delete=models.SET_NULL, related_name="+",
-    )  # fmt: skip
 
     # What the reports group by, kept by the database from the times above whenever a
     # row is written, so a report over a term reads plain columns rather than converting
@@ -804,8 +797,9 @@ class VisitEvent(models.Model):
 class WaitEstimate(models.Model):
     """A waiting student's estimated wait as the desk showed it: one as they joined
     (`first`), and one more each time their place in line or their team's staff
-    changed. Minutes from `made_at` until their session starts, as a range meant to hold
-    about 80 % of actual waits (the 10th to the 90th percentile of a simulation)."""
+    changed, which becomes the `current` one. Minutes from `made_at` until their
+    session starts, as a range meant to hold about 80 % of actual waits (the 10th to
+    the 90th percentile of a simulation)."""
 
     # Its index is the constraint's, which starts with the visit.
     visit = models.ForeignKey(
@@ -815,6 +809,9 @@ class WaitEstimate(models.Model):
     board_version = models.BigIntegerField(help_text="The board version that first showed it.")
     first = models.BooleanField(
         default=False, help_text="The first estimate shown for the visit: as the student joined."
+    )
+    current = models.BooleanField(
+        default=True, help_text="The one the desk shows now (the visit's latest)."
     )
     ahead = models.PositiveIntegerField(help_text="Students ahead in line.")
     staff = models.PositiveSmallIntegerField(help_text="The team's staff available.")
@@ -829,6 +826,10 @@ class WaitEstimate(models.Model):
             # Two screens may render the same board version at once: one estimate each.
             models.UniqueConstraint(
                 fields=["visit", "board_version"], name="wait_estimate_once_per_version"
+            ),
+            # The board joins each waiting visit to its current estimate by this index.
+            models.UniqueConstraint(
+                fields=["visit"], condition=Q(current=True), name="wait_estimate_one_current"
             ),
         ]
 

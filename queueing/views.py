@@ -21,6 +21,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.cache import caches
+from django.db.models import FilteredRelation, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.backends.utils import csrf_input
@@ -39,7 +40,7 @@ from . import estimates
 from .cache import cache_call as _cache_call
 from .forms import AddVisitForm, EditVisitForm, RemoveVisitForm, StaffingForm, StudentLookupForm
 from .models import Board, EnquiryType, StaffingLimitReached, Team, TransitionError, Visit
-from .templatetags.desk import fill_slots, in_place, offer_tags
+from .templatetags.desk import estimate_markup, fill_slots, in_place, offer_tags
 
 logger = logging.getLogger(__name__)
 
@@ -91,12 +92,13 @@ BOARD_FIELDS = (
 )  # fmt: skip
 
 
-# Each row's current wait estimate: read with the board, and kept apart from the row's
-# values (its HTML does not depend on them: the estimate is a slot).
+# Each row's current wait estimate: read with the board (joined on its visit), and kept
+# apart from the row's values (its HTML does not depend on it: the estimate is a slot).
 ESTIMATE_FIELDS = (
-    "estimate_id", "estimate__ahead", "estimate__staff", "estimate__made_at",
+    "estimate__id", "estimate__ahead", "estimate__staff", "estimate__made_at",
     "estimate__low_minutes", "estimate__high_minutes",
 )  # fmt: skip
+CURRENT_ESTIMATE = FilteredRelation("estimates", condition=Q(estimates__current=True))
 
 
 def _shown(first_name: str | None, username: str | None) -> str | None:
@@ -134,7 +136,11 @@ def board_context(*, version: int | None = None) -> dict:
     waiting: dict[int, list[tuple]] = {team.pk: [] for team in teams}
     sessions: list[tuple] = []
     recent: list[tuple] = []
-    rows = Visit.objects.on_board(now=now).values_list(*BOARD_FIELDS, *ESTIMATE_FIELDS, named=True)
+    rows = (
+        Visit.objects.on_board(now=now)
+        .annotate(estimate=CURRENT_ESTIMATE)
+        .values_list(*BOARD_FIELDS, *ESTIMATE_FIELDS, named=True)
+    )
     for row in rows:
         if row.status == Visit.Status.WAITING:
             waiting.setdefault(row.team_id, []).append(row)
@@ -178,6 +184,7 @@ def board_rows(context: dict) -> None:
     that changed, not the whole queue, and finds the others with one dictionary
     look-up each (`_rows_html`).
     """
+    now = context["server_now"]
     sessions = [("session", _values(row)) for row in context["sessions"]]
     waiting = {
         team.pk: [("waiting", _values(row)) for row in team.waiting] for team in context["teams"]
@@ -186,9 +193,10 @@ def board_rows(context: dict) -> None:
     html = _rows_html([*sessions, *chain.from_iterable(waiting.values()), *recent])
     context["session_rows"] = _joined(html[row] for row in sessions)
     for team in context["teams"]:
+        line = zip(team.waiting, waiting[team.pk], strict=True)
         team.waiting_rows = _joined(
-            in_place(html[row], place, team.estimates.get(row[1][0]))
-            for place, row in enumerate(waiting[team.pk], 1)
+            in_place(html[key], place, estimate_markup(team.estimates.get(visit.pk), now))
+            for place, (visit, key) in enumerate(line, 1)
         )
     context["recent_rows"] = _joined(html[row] for row in recent)
 

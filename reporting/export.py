@@ -184,6 +184,23 @@ REPORT_TERMS = [
     Definition("Peak hours", "Arrivals by local weekday and local hour of arrival."),
     Definition("Wait by hour", "Median and 90th percentile wait by local hour of arrival."),
     Definition(
+        "Wait estimate",
+        "The desk's Expected Start: minutes until the session starts, as a range from the "
+        "10th to the 90th percentile of a simulation of the team's queue, made as the "
+        "student joined and again when their place in line or the team's staff changed. "
+        "The one shown as the student joined is the one checked.",
+    ),
+    Definition(
+        "Median absolute error",
+        "Of the students seen, half had an actual wait closer than this to the middle of "
+        "the estimate shown as they joined.",
+    ),
+    Definition(
+        "Inside the range shown",
+        "The share of students seen whose actual wait was within the estimate's range "
+        "shown as they joined; meant to be about 80 %.",
+    ),
+    Definition(
         "Popular units",
         "The ten unit codes with the most visits, ties in alphabetical order; visits "
         "without a unit code are left out.",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -52,11 +53,9 @@ CSRF_SLOT = "<csrf-slot></csrf-slot>"
 PLACE_SLOT = "<place-slot></place-slot>"
 TIMER = '<span class="timer level-{level}" data-since="{since}">{text}</span>'
 TIMER_SLOT = re.compile(r'<timer-slot since="([^"]+)"></timer-slot>')
-# A waiting row's wait estimate, and a newcomer's in a queue's heading: a range of
-# times, which the browser counts down to like a timer.
+# A waiting row's wait estimate: a range of times, which the browser counts down to
+# like a timer (`estimate_markup`).
 ESTIMATE_SLOT = "<estimate-slot></estimate-slot>"
-ESTIMATE = '<span class="estimate" data-from="{low}" data-until="{high}">{text}</span>'
-ESTIMATE_AT = re.compile(r'<estimate-slot from="([^"]+)" until="([^"]+)"></estimate-slot>')
 ESTIMATE_NONE = mark_safe(
     '<span class="estimate none" title="No estimate yet: no adviser on duty, or no '
     'session of this team in the last four weeks">—</span>'
@@ -69,39 +68,41 @@ def timer(since: datetime) -> str:
     return format_html('<timer-slot since="{}"></timer-slot>', since.isoformat())
 
 
+@functools.lru_cache(maxsize=4096)
+def _moment(iso: str) -> datetime:
+    # A board's times are the same on every answer until its version changes.
+    return datetime.fromisoformat(iso)
+
+
 def fill_slots(board: str, *, csrf_input: str, now: datetime) -> str:
     """The board with its slots filled: the CSRF input ("" for htmx) and the timers
     against `now`."""
 
     def fill(slot: re.Match) -> str:
-        since = datetime.fromisoformat(slot[1])
+        since = _moment(slot[1])
         return TIMER.format(level=wait_level(since, now), since=slot[1], text=elapsed(since, now))
 
-    def fill_estimate(slot: re.Match) -> str:
-        text = estimate_text(datetime.fromisoformat(slot[1]), datetime.fromisoformat(slot[2]), now)
-        return ESTIMATE.format(low=slot[1], high=slot[2], text=text)
-
-    board = TIMER_SLOT.sub(fill, board.replace(CSRF_SLOT, csrf_input))
-    return ESTIMATE_AT.sub(fill_estimate, board)
+    return TIMER_SLOT.sub(fill, board.replace(CSRF_SLOT, csrf_input))
 
 
-def in_place(row: str, place: int, shown: Shown | None = None) -> str:
-    """A waiting row with its place in line and its wait estimate. The cached row
-    leaves both out, so that starting the student at the head of the line re-renders
-    no one behind them."""
-    return row.replace(PLACE_SLOT, str(place), 1).replace(ESTIMATE_SLOT, estimate(shown), 1)
+def in_place(row: str, place: int, estimate: str = "") -> str:
+    """A waiting row with its place in line and its wait estimate (`estimate_markup`).
+    The cached row leaves both out, so that starting the student at the head of the
+    line re-renders no one behind them."""
+    return row.replace(PLACE_SLOT, str(place), 1).replace(ESTIMATE_SLOT, estimate, 1)
 
 
 @register.simple_tag
-def estimate(shown: Shown | None) -> str:
-    """An estimate's slot (`fill_slots` writes its minutes as of the answer's time)."""
+def estimate_markup(shown: Shown | None, now: datetime) -> str:
+    """An estimate as its board shows it, in words as of the board's render: the
+    browser counts them down from the times it carries, and a page without JavaScript
+    says them as of the last change (a board is made once per version, not per
+    answer)."""
     if shown is None:
         return ESTIMATE_NONE
-    return format_html(
-        '<estimate-slot from="{}" until="{}"></estimate-slot>',
-        shown.low_at.isoformat(),
-        shown.high_at.isoformat(),
-    )
+    text = estimate_text(shown.low_at, shown.high_at, now)
+    # Our own times and words: nothing in it is typed by anyone.
+    return mark_safe(f'<span class="estimate" {shown.attrs}>{text}</span>')  # noqa: S308
 
 
 def estimate_text(low_at: datetime, high_at: datetime, now: datetime) -> str:

@@ -24,6 +24,7 @@ def coordinator_client(client, coordinator):
 
 
 def estimated(visit: Visit, low: float, median: float, high: float, *, first=True, version=1):
+    WaitEstimate.objects.filter(visit=visit).update(current=False)
     WaitEstimate.objects.create(
         visit=visit, made_at=visit.arrived_at, board_version=version, first=first, ahead=0,
         staff=1, in_session=1, low_minutes=low, median_minutes=median, high_minutes=high,
