@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path[0] = str(ROOT)  # the project, not bench/
 STATUSES = {"waiting": "In Queue", "in_session": "In Session", "finished": "Completed"}
 
 

@@ -46,6 +46,11 @@ ENOUGH_LENGTHS = 20
 #: At most this many of the latest sessions and desk delays are drawn from.
 MOST_LENGTHS = 500
 MOST_DELAYS = 200
+#: Where the staff on duty is inferred from sessions at once (history with no staffing
+#: recorded), an adviser who was free all along is never seen: as likely as not, one
+#: more was on duty. (On the old-system sample: none 69.6 % within range, 0.3 80.2 %,
+#: 0.5 79.2 % with the median error down from 1.4 to 1.1 min, 0.7 73.8 %.)
+UNSEEN = 0.5
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ def estimate_wait(
     rng: random.Random,
     delays: Sequence[float] = (),
     runs: int = RUNS,
+    unseen: float = 0.0,
 ) -> Estimate | None:
     """Minutes until the session of a student with `ahead` students in front starts,
     with `staff` advisers available, sessions in progress that have run `running`
@@ -76,7 +82,7 @@ def estimate_wait(
     adviser, or no session length seen."""
     line = estimate_line(
         waiting=ahead, staff=staff, running=running, lengths=lengths, rng=rng,
-        delays=delays, runs=runs,
+        delays=delays, runs=runs, unseen=unseen,
     )  # fmt: skip
     return None if line is None else line[ahead]
 
@@ -90,6 +96,7 @@ def estimate_line(
     rng: random.Random,
     delays: Sequence[float] = (),
     runs: int = RUNS,
+    unseen: float = 0.0,
 ) -> list[Estimate] | None:
     """The estimate of every place in a line of `waiting` students and of a newcomer
     behind them (`waiting + 1` estimates, the newcomer's last), from one simulation:
@@ -107,8 +114,13 @@ def estimate_line(
     # A big desk's wait is a sum of many sessions and varies less: fewer runs do, which
     # keeps a line near 8,000 draws however many advisers and students ahead.
     runs = max(40, min(runs, DRAWS // (len(running) + waiting + 1)))
-    draw = np.random.default_rng(rng.getrandbits(64)).integers
-    free = np.zeros((runs, advisers))
+    generator = np.random.default_rng(rng.getrandbits(64))
+    draw = generator.integers
+    # Staff inferred from sessions at once cannot see an adviser who was free all along:
+    # in this share of the runs one more is on duty.
+    free = np.zeros((runs, advisers + (unseen > 0)))
+    if unseen > 0:
+        free[generator.random(runs) >= unseen, advisers] = np.inf
     for adviser, elapsed in enumerate(running, advisers - len(running)):
         longer = int(np.searchsorted(seen, elapsed, side="right"))
         # A session already longer than any seen ends any moment now.
@@ -482,6 +494,7 @@ def replay(team: Team, start: datetime, end: datetime, *, seed: int = 2021) -> l
             lengths=known.lengths(arrived),
             rng=rng,
             delays=delays,
+            unseen=UNSEEN if inferred else 0.0,
         )
         if ahead == 0 and len(running) < staff:
             called.append((arrived, (started - arrived).total_seconds() / 60))

@@ -3,13 +3,16 @@ history that checks them."""
 
 import io
 import random
+import re
 from datetime import date, datetime, time
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from queueing.estimates import Estimate, estimate_wait
+from queueing.resources import LegacyVisitResource, parse_csv
 from queueing.tests.factories import finished_visit
 
 
@@ -36,6 +39,14 @@ def test_it_gives_a_range_as_wide_as_the_sessions_vary():
     found = estimate(ahead=3, staff=1, running=[], lengths=[10.0, 20.0, 30.0, 40.0, 50.0])
     # Three sessions ahead, each 10-50 minutes: somewhere between 30 and 150.
     assert 30 <= found.low < found.median < found.high <= 150
+
+
+def test_it_allows_for_an_adviser_never_seen_in_a_session_where_staff_is_inferred():
+    # One session seen, 10 of 30 minutes gone: 20 to wait, or none if as likely as not
+    # another adviser was free all along.
+    assert estimate(ahead=0, staff=1, running=[10.0], lengths=[30.0]) == Estimate(20, 20, 20)
+    found = estimate(ahead=0, staff=1, running=[10.0], lengths=[30.0], unseen=0.5)
+    assert (found.low, found.high) == (0, 20)
 
 
 def test_it_gives_no_estimate_with_nothing_to_go_on():
@@ -76,3 +87,24 @@ def test_it_says_when_there_is_nothing_to_replay():
     with pytest.raises(CommandError, match="No team is called 'Nobody'"):
         call_command("replay_estimates", "--from", "2026-08-10", "--to", "2026-08-16",
                      "--team", "Nobody")  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_it_replays_imported_old_system_history_inferring_the_staff(manager):
+    sample = Path(__file__).with_name("data") / "old_system_sample.csv"
+    result = LegacyVisitResource().import_data(
+        parse_csv(sample.read_text(encoding="utf-8")), dry_run=False, user=manager
+    )
+    assert not result.has_errors()
+    out = io.StringIO()
+
+    call_command("replay_estimates", "--from", "2021-10-18", "--to", "2021-10-19", stdout=out)
+
+    first, last = out.getvalue().splitlines()
+    waits = int(last.split()[0])
+    assert first.startswith(f"{waits} of {waits} estimates inferred the staff on duty")
+    assert re.fullmatch(
+        r"\d+ waits; median absolute error \d+\.\d min; within range \d+ %; "
+        r"naive median absolute error \d+\.\d min",
+        last,
+    )
