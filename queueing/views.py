@@ -40,6 +40,7 @@ from . import estimates
 from .cache import cache_call as _cache_call
 from .forms import AddVisitForm, EditVisitForm, RemoveVisitForm, StaffingForm, StudentLookupForm
 from .models import Board, EnquiryType, StaffingLimitReached, Team, TransitionError, Visit
+from .templatetags import desk as desk_tags
 from .templatetags.desk import estimate_markup, fill_slots, in_place, offer_tags
 
 logger = logging.getLogger(__name__)
@@ -250,6 +251,7 @@ def forget_rows_in_process() -> None:
     """Drop the rows and estimates this process keeps (tests start each from nothing)."""
     _rows_in_process.clear()
     estimates.forget_in_process()
+    desk_tags.forget_in_process()
 
 
 def _row_key(row: tuple[str, tuple], setting: tuple) -> str:

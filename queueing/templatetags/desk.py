@@ -100,9 +100,29 @@ def estimate_markup(shown: Shown | None, now: datetime) -> str:
     answer)."""
     if shown is None:
         return ESTIMATE_NONE
-    text = estimate_text(shown.low_at, shown.high_at, now)
-    # Our own times and words: nothing in it is typed by anyone.
-    return mark_safe(f'<span class="estimate" {shown.attrs}>{text}</span>')  # noqa: S308
+    # A busy desk renders boards seconds apart, each with every waiting student's
+    # estimate: their words are kept for a few seconds (the browser's own count takes
+    # over as the board arrives), not worked out again for each row of each board.
+    key = (shown.attrs, int(now.timestamp()) // WORDS_KEPT_SECONDS)
+    markup = _estimate_markup.get(key)
+    if markup is None:
+        if len(_estimate_markup) >= WORDS_KEPT:
+            _estimate_markup.clear()
+        text = estimate_text(shown.low_at, shown.high_at, now)
+        # Our own times and words: nothing in it is typed by anyone.
+        markup = _estimate_markup[key] = mark_safe(  # noqa: S308
+            f'<span class="estimate" {shown.attrs}>{text}</span>'
+        )
+    return markup
+
+
+WORDS_KEPT_SECONDS = 10
+WORDS_KEPT = 5000
+_estimate_markup: dict[tuple[str, int], str] = {}
+
+
+def forget_in_process() -> None:
+    _estimate_markup.clear()
 
 
 def estimate_text(low_at: datetime, high_at: datetime, now: datetime) -> str:
