@@ -244,14 +244,6 @@ class Known:
         near = [length for _, length, h in window if abs(h - hour) <= NEAR_HOURS]
         return near if len(near) >= ENOUGH_LENGTHS else [length for _, length, _ in window]
 
-    def found_free(self, arrived: datetime, started: datetime) -> tuple[datetime, float] | None:
-        """(arrival, minutes waited) of a student who found nobody ahead and an adviser
-        free: a desk delay, the minutes the desk took to call them."""
-        ahead, running, staff, _ = self.state(arrived)
-        if ahead == 0 and len(running) < staff:
-            return arrived, (started - arrived).total_seconds() / 60
-        return None
-
     def delays(self, moment: datetime) -> list[float]:
         """The latest desk delays over by `moment`, within the 28 days before it."""
         oldest = moment - timedelta(days=HISTORY_DAYS)
@@ -262,9 +254,16 @@ class Known:
                 break
             if started is None or started > moment:
                 continue
-            if (delay := self.found_free(arrived, started)) is not None:
-                found.append(delay[1])
+            ahead, running, staff, _ = self.state(arrived)
+            if _found_free(ahead, running, staff):
+                found.append((started - arrived).total_seconds() / 60)
         return found[::-1]
+
+
+def _found_free(ahead: int, running: list[float], staff: int) -> bool:
+    """Whether a student found nobody ahead and an adviser free: their wait was a desk
+    delay, the minutes the desk took to call them."""
+    return ahead == 0 and len(running) < staff
 
 
 # --- on the desk -----------------------------------------------------------------------
@@ -496,7 +495,7 @@ def replay(team: Team, start: datetime, end: datetime, *, seed: int = 2021) -> l
             delays=delays,
             unseen=UNSEEN if inferred else 0.0,
         )
-        if ahead == 0 and len(running) < staff:
+        if _found_free(ahead, running, staff):
             called.append((arrived, (started - arrived).total_seconds() / 60))
         window = known.window(arrived)
         mean = statistics.fmean(length for _, length, _ in window) if window else None

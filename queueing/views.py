@@ -129,6 +129,9 @@ def board_context(*, version: int | None = None) -> dict:
     Each visit is one row of plain values (`BOARD_FIELDS`), a named tuple: a queue of
     hundreds is read without a model instance for each visit, its team and its enquiry
     type, and a row's values are also what its HTML is kept under (`board_rows`).
+    Each waiting visit comes with its current wait estimate; the estimates this version
+    makes (students who joined or moved, `estimates.queue_estimates`) are stored here,
+    so a new version's first render writes too: one insert for a student joining.
     """
     now = timezone.now()
     if version is None:

@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from queueing import estimates
 from queueing.models import Board, EnquiryType, Visit, WaitEstimate
@@ -89,23 +90,48 @@ def test_it_estimates_again_when_a_place_in_line_changes_and_keeps_the_rest(
 
 
 def test_a_student_joining_is_given_the_estimate_shown_for_someone_joining_now(
-    leader_client, desk, frozen, htmx_headers
+    leader_client, desk, frozen, htmx_headers, monkeypatch
 ):
     VisitFactory(student_name="Ana", arrived_at=frozen - timedelta(minutes=4))
     heading = queue(leader_client.get(reverse("queueing:desk"))).partition("</h3>")[0]
     shown_to_newcomer = heading[heading.index("data-from=") : heading.index(">starts")]
     add = {"student_name": "Ben Ito", "student_number": "21234567", "team": desk.pk}
     add["enquiry_type"] = EnquiryType.objects.get(name="Essay").pk
+    monkeypatch.setattr(timezone, "now", lambda: frozen + timedelta(minutes=1))
 
     with CaptureQueriesContext(connection) as queries:
         board = queue(leader_client.post(reverse("queueing:add"), add, headers=htmx_headers))
 
     ben = Visit.objects.get(student_name="Ben Ito")
     assert shown_to_newcomer in board[board.index(f'id="visit-{ben.pk}"') :]
-    assert ben.estimates.get().first
+    # Stored as shown: from Ben's joining, a minute after it was worked out.
+    assert ben.estimates.get().made_at == frozen + timedelta(minutes=1)
     # Stored in one statement: nobody else's place changed.
     writes = [q["sql"] for q in queries if q["sql"].startswith(("INSERT", "UPDATE", "DELETE"))]
     assert len([sql for sql in writes if "queueing_waitestimate" in sql]) == 1
+
+
+def test_it_simulates_a_line_again_only_when_more_than_its_end_changes(desk, frozen):
+    ana, ben, cleo = (VisitFactory(student_name=name) for name in ("Ana", "Ben", "Cleo"))
+    rows = Visit.objects.annotate(estimate=CURRENT_ESTIMATE).values_list(
+        "pk", *ESTIMATE_FIELDS, named=True
+    )
+
+    def estimate(*line, drawn=lambda: ([10.0, 20.0, 30.0], [])):
+        return estimates.queue_estimates(
+            desk, [rows.get(pk=v.pk) for v in line], [], now=frozen, version=1, drawn=drawn
+        )
+
+    def simulated_again():
+        raise AssertionError("simulated again")
+
+    _, newcomer, _ = estimate(ana)
+    # Ben joins: he is given the newcomer's place of the line already simulated.
+    shown, _, made = estimate(ana, ben, drawn=simulated_again)
+    assert shown[ben.pk] == newcomer and [e.visit_id for e in made] == [ana.pk, ben.pk]
+    # Ana leaves the head of the line: everyone's place changes, so it is simulated again.
+    with pytest.raises(AssertionError, match="simulated again"):
+        estimate(ben, cleo, drawn=simulated_again)
 
 
 def test_it_shows_no_estimate_without_an_adviser_and_one_when_staff_arrive(
