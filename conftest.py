@@ -10,6 +10,9 @@ from accounts.tests.factories import UserFactory
 from accounts.tests.helpers import pass_two_factor
 from queueing.views import forget_rows_in_process
 
+# smtp_inbox: a real SMTP server for the tests that send mail.
+pytest_plugins = ["resq.tests.smtp"]
+
 # Hypothesis' settings for every property and fuzz test. "ci", the default: the same
 # examples on every run (a failure in CI is the failure on your machine), a few dozen
 # per test. `HYPOTHESIS_PROFILE=explore` draws new ones, ten times as many. Neither has

@@ -11,7 +11,6 @@ import email
 import email.policy
 import html
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -23,7 +22,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.conf import DEPRECATED_EMAIL_SETTINGS, settings
 from django.contrib.auth.models import Group
 from django.core import mail
@@ -39,6 +37,7 @@ from reporting.daily import daily_report_send, day_summary_build
 from reporting.metrics import Filter
 from reporting.models import DailyReport
 from resq.tests.processes import django_process
+from resq.tests.smtp import free_port, smtp_mailer
 
 pytestmark = pytest.mark.django_db
 
@@ -356,42 +355,6 @@ def test_it_sends_without_deprecated_mail_settings_or_warnings(known_day):
 
 
 # --- (b) through a real SMTP server --------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every message it is given."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-
-def smtp_mailer(port: int) -> dict:
-    return {
-        "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": {"host": "127.0.0.1", "port": port, "timeout": 10},
-        }
-    }
-
-
-@pytest.fixture
-def smtp_inbox(settings):
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.MAILERS = smtp_mailer(controller.port)
-    yield inbox
-    controller.stop()
 
 
 def test_it_delivers_the_report_to_an_smtp_server(known_day, smtp_inbox):
