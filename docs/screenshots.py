@@ -34,6 +34,8 @@ IMAGES = ROOT / "docs" / "images"
 DESKTOP = {"width": 1280, "height": 800}
 TABLET = {"width": 768, "height": 1024}
 LANDSCAPE = {"width": 1024, "height": 768}
+PHONE = {"width": 360, "height": 640}
+TV = {"width": 1280, "height": 720}
 #: The header each htmx answer carries: seconds before the idle logout.
 IDLE_LEFT = "X-Session-Idle-Left"
 #: As `make run`: enough history for three terms, so term views have a previous term
@@ -74,8 +76,18 @@ def busy_today() -> dict[str, object]:
     from django.utils import timezone
 
     from accounts.tests.helpers import give_authenticator_app
-    from queueing.management.commands.demo_data import events_for
-    from queueing.models import Board, EnquiryType, StaffingChange, Team, Visit, VisitEvent
+    from queueing.management.commands.demo_data import DEMO_DISPLAY, events_for
+    from queueing.management.commands.demo_data import Command as DemoData
+    from queueing.models import (
+        Board,
+        CheckIn,
+        Display,
+        EnquiryType,
+        StaffingChange,
+        Team,
+        Visit,
+        VisitEvent,
+    )
     from reporting.models import Term
 
     now = timezone.now()
@@ -112,6 +124,7 @@ def busy_today() -> dict[str, object]:
                 started_by=demo,
             ),
         ]
+        DemoData.give_tickets(sessions, now=now)
         Visit.objects.bulk_create(sessions)
         VisitEvent.objects.bulk_create(event for visit in sessions for event in events_for(visit))
         # The longest wait passes 30 minutes, so the board shows every colour and "!".
@@ -129,13 +142,33 @@ def busy_today() -> dict[str, object]:
             Team.objects.filter(pk=team.pk).update(available_staff=available)
         Board.bump()
 
+    # A student who checked in from a phone, waiting for the desk; the demo's display.
+    screen = Display.objects.get(name=DEMO_DISPLAY)
+    CheckIn.objects.create(
+        display=screen,
+        student_name="Priya Raman",
+        student_number="23871654",
+        unit_code="EDUC2210",
+        enquiry_type=kinds["Referencing"],
+        created_at=now - timedelta(minutes=1, seconds=20),
+    )
+    Board.bump()
+    newest = Visit.objects.filter(status=Visit.Status.WAITING, team=advisers).last()
+
     today = timezone.localdate()
     term = Term.objects.filter(first_day__lte=today).order_by("-first_day").first()
     # A teaching week (the term's seventh, or last week) with weeks to compare it to.
     week = today - timedelta(days=today.weekday() + 5)
     if term and term.first_day + timedelta(weeks=6, days=2) < week:
         week = term.first_day + timedelta(weeks=6, days=2)
-    return {"secret": give_authenticator_app(demo), "term": term.pk if term else "", "week": week}
+    return {
+        "secret": give_authenticator_app(demo),
+        "term": term.pk if term else "",
+        "week": week,
+        "display": screen.token,
+        "checkin": screen.checkin_token,
+        "student": newest.student_key,
+    }
 
 
 def wait_for(url: str, *, seconds: float = 30) -> None:
@@ -266,6 +299,29 @@ def shoot(base_url: str, facts: dict[str, object]) -> list[Path]:
         save(page, "desk-tablet")
 
         context.close()
+
+        # The students' side, with no login: the room's screen on a 720-line TV, the
+        # check-in form and a student's own page on a phone.
+        for name, path, viewport, full in (
+            ("room-display", f"/display/{facts['display']}/", TV, False),
+            ("checkin-phone", f"/checkin/{facts['checkin']}/", PHONE, True),
+            ("student-place", f"/me/{facts['student']}/", PHONE, False),
+        ):  # fmt: skip
+            students = browser.new_context(
+                base_url=base_url,
+                viewport=viewport,
+                device_scale_factor=1,
+                locale="en-AU",
+                timezone_id="Australia/Perth",
+            )
+            page = students.new_page()
+            page.goto(path)
+            expect(page.locator("#heartbeat, form").first).to_be_visible()
+            if full:
+                height = page.evaluate("document.documentElement.scrollHeight")
+                page.set_viewport_size({**viewport, "height": min(height, 1400)})
+            save(page, name)
+            students.close()
         browser.close()
     return saved
 

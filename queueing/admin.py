@@ -32,14 +32,24 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.functional import cached_property
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV
 from import_export.forms import ExportForm, ImportForm
 
 from .forms import VisitDetailsForm, VisitForm
-from .models import Board, EnquiryType, StaffingChange, Team, Visit, VisitEvent
+from .models import (
+    Board,
+    CheckIn,
+    Display,
+    EnquiryType,
+    StaffingChange,
+    StudentNotice,
+    Team,
+    Visit,
+    VisitEvent,
+)
 from .resources import (
     SAVE_AS_CSV,
     CSVUpload,
@@ -343,6 +353,22 @@ class VisitAdminForm(VisitForm):
             self.add_error(field if field in self.fields else None, message)
 
 
+class StudentNoticeInline(admin.TabularInline):
+    """The emails the student asked for, and what became of each: read-only."""
+
+    model = StudentNotice
+    fields = ["kind", "status", "attempts", "sent_at", "last_error"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class VisitEventInline(admin.TabularInline):
     """The visit's audit trail: read, never written, from admin."""
 
@@ -491,11 +517,11 @@ class VisitAdmin(ManagerImportExport, admin.ModelAdmin):
         "enquiry_type",
         ("arrived_at", admin.DateFieldListFilter),
     ]
-    search_fields = ["student_name", "student_number", "unit_code"]
+    search_fields = ["student_name", "student_number", "unit_code", "ticket"]
     date_hierarchy = "arrived_at"
     list_select_related = ["team", "enquiry_type"]
     ordering = ["-arrived_at", "-pk"]
-    readonly_fields = ["added_by", "started_by", "ended_by"]
+    readonly_fields = ["ticket", "notify_email", "added_by", "started_by", "ended_by"]
     fieldsets = [
         ("Student", {"fields": ["seen_event", "student_name", "student_number", "unit_code"]}),
         (
@@ -510,9 +536,16 @@ class VisitAdmin(ManagerImportExport, admin.ModelAdmin):
             },
         ),
         ("Times (local)", {"fields": ["arrived_at", "started_at", "ended_at"]}),
-        ("On the desk", {"fields": ["added_by", "started_by", "ended_by"]}),
+        ("On the desk", {"fields": ["ticket", "added_by", "started_by", "ended_by"]}),
+        ("Emails to the student", {"fields": ["notify_email"]}),
     ]
-    inlines = [VisitEventInline]
+    inlines = [VisitEventInline, StudentNoticeInline]
+
+    def get_inlines(self, request: HttpRequest, obj: Visit | None) -> list:
+        # The emails' outcomes, for a visit whose student asked for them.
+        if obj is not None and (obj.notify_email or obj.notices.exists()):
+            return self.inlines
+        return [VisitEventInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Visit]:
         # Durations as SQL so the columns sort; a visit still open counts up to now.
@@ -673,7 +706,7 @@ class ActivationAdmin(admin.ModelAdmin):
 class TeamAdminForm(forms.ModelForm):
     class Meta:
         model = Team
-        fields = ["name", "slug", "available_label", "display_order", "is_active"]
+        fields = ["name", "slug", "available_label", "ticket_letter", "display_order", "is_active"]
 
     def clean_is_active(self) -> bool:
         active = self.cleaned_data["is_active"]
@@ -697,7 +730,10 @@ class TeamAdmin(ManagerImportExport, ActivationAdmin):
     list_display_links = ["name"]
     search_fields = ["name"]
     prepopulated_fields = {"slug": ["name"]}
-    fields = ["name", "slug", "available_label", "display_order", "is_active", "available_staff"]
+    fields = [
+        "name", "slug", "available_label", "ticket_letter", "display_order", "is_active",
+        "available_staff",
+    ]  # fmt: skip
     readonly_fields = ["available_staff"]
 
     def in_use(self) -> Exists:
@@ -751,6 +787,89 @@ class StaffingChangeAdmin(admin.ModelAdmin):
     @admin.display(description="At", ordering="at")
     def when(self, change: StaffingChange) -> str:
         return local_time(change.at)
+
+
+# --- the students' side ----------------------------------------------------------------
+
+
+@admin.register(Display)
+class DisplayAdmin(admin.ModelAdmin):
+    """The room's screens: each has two secret addresses, the display's and the
+    check-in form's its QR code points to. Untick active to revoke both at once; "new
+    addresses" replaces them when one has been shared too widely."""
+
+    list_display = ["name", "is_active", "created_at", "display_link", "poster_link"]
+    list_editable = ["is_active"]
+    fields = ["name", "is_active", "display_link", "checkin_link", "poster_link", "created_at"]
+    readonly_fields = ["display_link", "checkin_link", "poster_link", "created_at"]
+    actions = ["new_addresses"]
+
+    @admin.display(description="Display address")
+    def display_link(self, screen: Display) -> str:
+        if not screen.pk:
+            return "Shown once saved."
+        url = reverse("students:display", args=[screen.token])
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener noreferrer">Open the display</a>', url
+        )
+
+    @admin.display(description="Check-in address")
+    def checkin_link(self, screen: Display) -> str:
+        if not screen.pk:
+            return "Shown once saved."
+        url = reverse("students:checkin", args=[screen.checkin_token])
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener noreferrer">Open the check-in form</a>', url
+        )
+
+    @admin.display(description="Poster")
+    def poster_link(self, screen: Display) -> str:
+        if not screen.pk:
+            return ""
+        url = reverse("students:poster", args=[screen.token])
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener noreferrer">Print the poster</a>', url
+        )
+
+    @admin.action(
+        description="Give selected displays new addresses (the old ones stop working)",
+        permissions=["change"],
+    )
+    def new_addresses(self, request: HttpRequest, queryset: QuerySet[Display]) -> None:
+        for screen in queryset:
+            screen.new_addresses()
+            screen.save(update_fields=["token", "checkin_token"])
+            self.log_change(request, screen, "Gave new addresses")
+        self.message_user(
+            request,
+            f"{queryset.count()} display(s) given new addresses: open each again on its screen "
+            "and print its poster again.",
+            messages.SUCCESS,
+        )
+
+
+@admin.register(CheckIn)
+class CheckInAdmin(admin.ModelAdmin):
+    """Read-only: check-ins come from students' phones and are handled on the desk."""
+
+    list_display = ["student_name", "student_number", "team", "status", "when", "visit"]
+    list_filter = ["status", "team"]
+    search_fields = ["student_name", "student_number"]
+    list_select_related = ["team", "visit"]
+    fields = [
+        "student_name", "student_number", "unit_code", "team", "enquiry_type",
+        "notify_email", "status", "created_at", "handled_at", "handled_by", "visit", "display",
+    ]  # fmt: skip
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="Checked in", ordering="created_at")
+    def when(self, entry: CheckIn) -> str:
+        return local_time(entry.created_at)
 
 
 # The admin's own log (who changed what here), read-only for managers.

@@ -3,9 +3,10 @@ from collections.abc import Callable
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.urls import reverse_lazy
 
-from .models import EnquiryType, Team, Visit
+from .models import CheckIn, Display, EnquiryType, Team, Visit
 from .validators import (
     clean_student_number,
     normalise_student_name,
@@ -188,3 +189,146 @@ class StudentLookupForm(forms.Form):
 
     def clean_student_number(self) -> str:
         return clean_student_number(self.cleaned_data["student_number"])
+
+
+class CheckInForm(VisitForm):
+    """A student's own check-in, from their phone: the desk's fields, with "not sure"
+    for the team, the room code from the display, and an email if they want one."""
+
+    room_code = forms.CharField(
+        label="Room code",
+        max_length=12,
+        help_text="The four letters on the screen by the entrance. They change every few minutes.",
+        error_messages={"required": "Enter the room code shown on the screen."},
+    )
+    wants_email = forms.BooleanField(
+        label="Email me when I'm next and when my session starts", required=False
+    )
+
+    class Meta:
+        model = CheckIn
+        fields = [
+            "student_name",
+            "student_number",
+            "unit_code",
+            "team",
+            "enquiry_type",
+            "notify_email",
+        ]
+        labels = {
+            "student_name": "Your name",
+            "student_number": "Student number",
+            "unit_code": "Unit code",
+            "team": "Who would you like to see?",
+            "enquiry_type": "What is it about?",
+            "notify_email": "Email address",
+        }
+        error_messages = {
+            "student_name": {"required": "Enter your name."},
+            "student_number": {"required": "Enter your student number."},
+            "enquiry_type": {
+                "required": "Choose what it is about.",
+                "invalid_choice": "Choose one of the options listed.",
+            },
+            "team": {"invalid_choice": "Choose one of the options listed."},
+        }
+
+    def __init__(self, *args, display: Display, **kwargs) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.display = display
+        self.fields["team"].queryset = Team.objects.filter(is_active=True)
+        self.fields["team"].empty_label = "Not sure: the desk will choose"
+        self.fields["team"].help_text = ""
+        self.fields["enquiry_type"].queryset = EnquiryType.objects.filter(is_active=True)
+        self.fields["enquiry_type"].empty_label = "Choose one"
+        self.fields["unit_code"].help_text = "Optional, e.g. CITS3200"
+        self.fields["student_number"].help_text = settings.RESQ_STUDENT_NUMBER_HELP
+        pattern = settings.RESQ_STUDENT_EMAIL_PATTERN
+        self.fields["notify_email"].help_text = (
+            "Optional: blank sends it to your university address, "
+            + pattern.format(number="(your number)")
+            if pattern
+            else "Where to send the emails."
+        )
+        attrs = {
+            "room_code": {"autocomplete": "off", "class": "upper", "autocapitalize": "characters"},
+            "student_name": {"autocomplete": "name"},
+            "student_number": {"autocomplete": "off", "inputmode": "numeric"},
+            "unit_code": {"autocomplete": "off", "class": "upper"},
+            "notify_email": {"autocomplete": "email"},
+        }
+        for name, extra in attrs.items():
+            self.fields[name].widget.attrs.update(extra)
+        self.order_fields(["room_code"])
+
+    def clean_room_code(self) -> str:
+        code = self.cleaned_data["room_code"]
+        if not self.display.room_code_matches(code):
+            raise ValidationError(
+                "That room code is not the one on the screen now. Type the four letters "
+                "the screen shows (they change every few minutes).",
+                code="room_code",
+            )
+        return code
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        number = cleaned.get("student_number")
+        if cleaned.get("wants_email") and number and not cleaned.get("notify_email"):
+            address = student_email(number)
+            if address is None:
+                self.add_error("notify_email", "Enter the email address to send them to.")
+            else:
+                cleaned["notify_email"] = address
+        if not cleaned.get("wants_email"):
+            cleaned["notify_email"] = ""
+        if number and self._already_in_line(number):
+            # Says nothing about who, or where: the number may be someone else's.
+            raise ValidationError(
+                "This student number is already checked in or in a queue. "
+                "If that is not you, please see the desk.",
+                code="duplicate",
+            )
+        return cleaned
+
+    @staticmethod
+    def _already_in_line(number: str) -> bool:
+        return (
+            Visit.objects.active().filter(student_number=number).exists()
+            or CheckIn.objects.filter(student_number=number, status=CheckIn.Status.PENDING).exists()
+        )
+
+
+def student_email(number: str) -> str | None:
+    """A student's university address made from their number by the setting's pattern,
+    or None without one (or if it does not make an address)."""
+    pattern = settings.RESQ_STUDENT_EMAIL_PATTERN
+    if not pattern:
+        return None
+    address = pattern.format(number=number)
+    try:
+        validate_email(address)
+    except ValidationError:
+        return None
+    return address
+
+
+class AcceptCheckInForm(forms.Form):
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.filter(is_active=True),
+        required=False,
+        error_messages={"invalid_choice": "Choose one of the teams listed."},
+    )
+
+
+class NoticeEmailForm(forms.Form):
+    """At the desk: where a student's "you're next" and "session starting" emails go.
+    Blank: none."""
+
+    notify_email = forms.EmailField(
+        label="Email them when they're next and when their session starts",
+        required=False,
+        help_text="Optional. Leave blank for no emails.",
+        error_messages={"invalid": "Enter a whole email address, e.g. name@example.edu."},
+    )

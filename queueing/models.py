@@ -13,14 +13,17 @@ lock from its first statement and the check-then-write is still serial.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.dateformat import format as date_format
 from django.utils.translation import ngettext
 
@@ -62,6 +65,13 @@ class Team(models.Model):
     available_staff = models.PositiveSmallIntegerField(
         default=0, help_text="Staff available now. Changed from the desk; history is kept."
     )
+    ticket_letter = models.CharField(
+        max_length=2,
+        blank=True,
+        validators=[RegexValidator(r"^[A-Z]{1,2}$", "One or two capital letters, e.g. S.")],
+        help_text="Each visit's ticket code starts with it (S-014). "
+        "Blank: the first letter of the team's name.",
+    )
 
     class Meta:
         ordering = ["display_order", "name"]
@@ -76,6 +86,13 @@ class Team(models.Model):
     @property
     def staffing_label(self) -> str:
         return self.available_label or f"{self.name} Available"
+
+    @property
+    def ticket_prefix(self) -> str:
+        """What the team's ticket codes start with: its letter, else the first ASCII
+        letter of its name (T when it has none)."""
+        letters = [c for c in self.name.upper() if "A" <= c <= "Z"]
+        return self.ticket_letter or (letters[0] if letters else "T")
 
     def deactivation_problem(self) -> str | None:
         """Why the team cannot be made inactive now, if it cannot: its students would
@@ -258,6 +275,19 @@ class Visit(models.Model):
     # system's visit 123), so that importing the same file again finds it instead of
     # adding it twice. Blank for visits added on the desk.
     source_ref = models.CharField("source reference", max_length=64, blank=True, editable=False)
+    # What the student is called by in the room (the display never shows a name), unique
+    # within the day; blank for visits from before tickets and for imported ones.
+    ticket = models.CharField("ticket code", max_length=8, blank=True, editable=False)
+    # The secret in the address of the student's own page (their place in line). Blank
+    # once the visit is over and the night's retention job has run.
+    student_key = models.CharField(max_length=43, blank=True, editable=False)
+    # Where "you're next" and "your session is starting" go, if the student asked.
+    notify_email = models.EmailField(
+        "email for notices",
+        blank=True,
+        help_text="The student asked to be emailed when they are next and when their "
+        "session starts. Cleared the night after the visit.",
+    )
 
     # What the reports group by, kept by the database from the times above whenever a
     # row is written, so a report over a term reads plain columns rather than converting
@@ -336,6 +366,17 @@ class Visit(models.Model):
                 fields=["source_ref"],
                 condition=~Q(source_ref=""),
                 name="visit_source_ref_unique",
+            ),
+            # Two desks adding at once cannot give out the same code (Visit.add retries).
+            models.UniqueConstraint(
+                fields=["local_day", "ticket"],
+                condition=~Q(ticket=""),
+                name="visit_ticket_unique_per_day",
+            ),
+            models.UniqueConstraint(
+                fields=["student_key"],
+                condition=~Q(student_key=""),
+                name="visit_student_key_unique",
             ),
         ]
 
@@ -474,11 +515,12 @@ class Visit(models.Model):
         by: User | None,
         from_status: str | None = None,
         detail: dict[str, Any] | None = None,
+        bump: bool = True,
     ) -> None:
         """Write the history event of a change just made to this visit and move the
-        board, so every desk screen shows it; inside the change's transaction. The
-        event goes from `from_status` (by default the status now: a change of details)
-        to the status now."""
+        board, so every desk screen shows it (unless the change moved it already);
+        inside the change's transaction. The event goes from `from_status` (by default
+        the status now: a change of details) to the status now."""
         VisitEvent.objects.create(
             visit=self,
             action=action,
@@ -487,7 +529,8 @@ class Visit(models.Model):
             by=by,
             detail=detail or {},
         )
-        Board.bump()
+        if bump:
+            Board.bump()
 
     # --- state changes -------------------------------------------------------------
 
@@ -559,6 +602,10 @@ class Visit(models.Model):
                 # another team whose staffing we did not check.
                 extra_filter=Q(team_id=team.pk),
             )
+            if self.notify_email:
+                from queueing import notices
+
+                notices.queue([self.pk], StudentNotice.Kind.STARTED)
 
     def _check_free_staff(self, team: Team) -> None:
         """The staffing rule as the desk words a refusal; the exception names the team
@@ -697,12 +744,39 @@ class Visit(models.Model):
         return list(changed)
 
     @classmethod
-    def add(cls, *, by: User, **fields: Any) -> Visit:
-        # No team lock (see _lock_teams): adds to a team do not wait for each other.
+    def add(cls, *, by: User | None, detail: dict[str, Any] | None = None, **fields: Any) -> Visit:
+        """A student joins a queue, with the day's next ticket code of their team and
+        the key to their own page (`student_key`, unless given: a check-in's)."""
+        # No team lock (see _lock_teams): adds to a team do not wait for each other. The
+        # board row is taken first instead of last: every add holds it while it picks
+        # the next ticket code, so two desks adding at once cannot pick the same one.
+        fields.setdefault("student_key", new_secret())
         with transaction.atomic():
-            visit = cls.objects.create(added_by=by, **fields)
-            visit.record(VisitEvent.Action.ADDED, by=by, from_status="")
+            Board.bump()
+            visit = cls(added_by=by, **fields)
+            visit.ticket = visit.next_ticket()
+            visit.save(force_insert=True)
+            visit.record(VisitEvent.Action.ADDED, by=by, from_status="", detail=detail, bump=False)
         return visit
+
+    def ask_for_notices(self, address: str) -> None:
+        """Email the student at `address` (blank: not at all) when they are next and when
+        their session starts; the board moves, so a student already next is emailed."""
+        with transaction.atomic():
+            Visit.objects.filter(pk=self.pk).update(notify_email=address)
+            Board.bump()
+        self.notify_email = address
+
+    def next_ticket(self) -> str:
+        """The team's next ticket code on the visit's (local) day: one past the highest
+        given that day."""
+        prefix = f"{self.team.ticket_prefix}-"
+        day = timezone.localdate(self.arrived_at or timezone.now())
+        given = Visit.objects.filter(local_day=day, ticket__startswith=prefix).values_list(
+            "ticket", flat=True
+        )
+        numbers = [int(t[len(prefix) :]) for t in given if t[len(prefix) :].isdigit()]
+        return f"{prefix}{max(numbers, default=0) + 1:03d}"
 
     @classmethod
     def close_queue(cls, *, by: User) -> int:
@@ -734,6 +808,11 @@ class Visit(models.Model):
             if closed:
                 Board.bump()
         return closed
+
+
+def new_secret() -> str:
+    """A key for an address nobody can guess: 256 random bits, URL-safe."""
+    return secrets.token_urlsafe(32)
 
 
 def _lock_teams(*teams: Team | int | None) -> None:
@@ -835,3 +914,186 @@ class WaitEstimate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.low_minutes:.0f}–{self.high_minutes:.0f} min for {self.visit_id}"
+
+
+class Display(models.Model):
+    """A screen in the room (a TV by the entrance) and the check-in form it advertises.
+
+    Both are opened without a staff login, each by its own long random token in its
+    address: `token` shows the display (ticket codes and counts, never a student's
+    details), `checkin_token` the form its QR code points to. A manager names and
+    revokes them in admin; "new addresses" replaces both tokens at once.
+    """
+
+    name = models.CharField(max_length=60, unique=True, help_text='e.g. "Entrance TV".')
+    token = models.CharField(max_length=43, unique=True, editable=False, default=new_secret)
+    checkin_token = models.CharField(max_length=43, unique=True, editable=False, default=new_secret)
+    is_active = models.BooleanField(
+        "active",
+        default=True,
+        help_text="Untick to revoke: its display and check-in addresses stop working at once.",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    # The room code: what the display shows and the check-in form asks for, so that a
+    # check-in comes from someone who can see the screen. It changes every few minutes;
+    # the one just before is still taken, for a student who was typing as it changed.
+    ROOM_CODE_LETTERS = "ACDEFHJKMNPRTUVWXY"  # no 0/O, 1/I/L, 2/Z, 5/S, 8/B look-alikes
+    ROOM_CODE_LENGTH = 4
+
+    def room_code(self, *, at: datetime | None = None, step: int = 0) -> str:
+        window = int((at or timezone.now()).timestamp()) // settings.RESQ_ROOM_CODE_SECONDS
+        digest = salted_hmac(
+            "resq.room_code", f"{self.checkin_token}:{window + step}", algorithm="sha256"
+        ).digest()
+        letters = self.ROOM_CODE_LETTERS
+        return "".join(letters[b % len(letters)] for b in digest[: self.ROOM_CODE_LENGTH])
+
+    def room_code_matches(self, typed: str, *, at: datetime | None = None) -> bool:
+        typed = "".join(typed.split()).upper()
+        return any(
+            constant_time_compare(typed, self.room_code(at=at, step=step)) for step in (0, -1)
+        )
+
+    def new_addresses(self) -> None:
+        self.token = new_secret()
+        self.checkin_token = new_secret()
+
+
+class CheckIn(models.Model):
+    """A student's own check-in from their phone, waiting for the desk to accept it
+    into a queue (as a visit, at the check-in's time) or to dismiss it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for the desk"
+        ACCEPTED = "accepted", "Accepted into a queue"
+        DISMISSED = "dismissed", "Dismissed by the desk"
+        WITHDRAWN = "withdrawn", "Withdrawn by the student"
+
+    display = models.ForeignKey(
+        Display, null=True, on_delete=models.SET_NULL, related_name="checkins"
+    )
+    # The student's own page, before and after the desk accepts (the visit takes it on).
+    key = models.CharField(max_length=43, unique=True, editable=False, default=new_secret)
+    student_name = models.CharField(max_length=100, validators=[validate_student_name])
+    student_number = models.CharField(max_length=20, validators=[validate_student_number])
+    unit_code = models.CharField(max_length=12, blank=True, validators=[validate_unit_code])
+    team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Blank: the student was not sure; the desk chooses.",
+    )
+    enquiry_type = models.ForeignKey(EnquiryType, on_delete=models.PROTECT, related_name="+")
+    notify_email = models.EmailField("email for notices", blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    visit = models.OneToOneField(
+        Visit, null=True, blank=True, on_delete=models.SET_NULL, related_name="checkin"
+    )
+    handled_at = models.DateTimeField(null=True, blank=True)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = "check-in"
+
+    def __str__(self) -> str:
+        return f"{self.student_name} checked in at {timezone.localtime(self.created_at):%H:%M}"
+
+    def accept(self, *, by: User | None, team: Team | None = None) -> Visit:
+        """Into the team's queue at the check-in's time, so the place in line is the
+        one the student took by checking in."""
+        team = team or self.team
+        if team is None:
+            raise TransitionError(f"Choose a team for {self.student_name}.")
+        with transaction.atomic():
+            if (
+                CheckIn.objects.filter(pk=self.pk, status=CheckIn.Status.PENDING).update(
+                    status=CheckIn.Status.ACCEPTED, handled_at=timezone.now(), handled_by=by
+                )
+                != 1
+            ):
+                raise TransitionError(self._stale_message())
+            visit = Visit.add(
+                by=by,
+                detail={"checked_in_at": self.created_at.isoformat()},
+                student_name=self.student_name,
+                student_number=self.student_number,
+                unit_code=self.unit_code,
+                team=team,
+                enquiry_type=self.enquiry_type,
+                notify_email=self.notify_email,
+                arrived_at=self.created_at,
+                student_key=self.key,
+            )
+            CheckIn.objects.filter(pk=self.pk).update(visit=visit)
+        self.status, self.visit = CheckIn.Status.ACCEPTED, visit
+        return visit
+
+    def dismiss(self, *, by: User | None, status: str = Status.DISMISSED) -> None:
+        with transaction.atomic():
+            if (
+                CheckIn.objects.filter(pk=self.pk, status=CheckIn.Status.PENDING).update(
+                    status=status, handled_at=timezone.now(), handled_by=by
+                )
+                != 1
+            ):
+                raise TransitionError(self._stale_message())
+            Board.bump()
+        self.status = status
+
+    def _stale_message(self) -> str:
+        current = CheckIn.objects.filter(pk=self.pk).first()
+        if current is None:
+            return "That check-in no longer exists."
+        return (
+            f"{current.student_name}'s check-in was already {current.get_status_display().lower()}."
+        )
+
+
+class StudentNotice(models.Model):
+    """An email a student asked for: "you're next" and "your session is starting",
+    each sent once. Written with the change that calls for it and sent after it commits,
+    off the desk's request (queueing/notices.py); retried until it goes or gives up,
+    with the outcome kept here, on the visit's record."""
+
+    class Kind(models.TextChoices):
+        NEXT = "next", "You're next"
+        STARTED = "started", "Your session is starting"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Gave up"
+
+    visit = models.ForeignKey(Visit, on_delete=models.CASCADE, related_name="notices")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = "email to the student"
+        verbose_name_plural = "emails to the student"
+        constraints = [
+            models.UniqueConstraint(fields=["visit", "kind"], name="student_notice_once"),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="student_notice_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.get_status_display().lower()}"

@@ -17,4 +17,7 @@ urlpatterns = [
     path("teams/<slug:slug>/staffing/", views.change_staffing, name="staffing"),
     path("close/", views.close_queue, name="close"),
     path("students/lookup/", views.student_lookup, name="student_lookup"),
+    path("visits/<int:pk>/pass/", views.student_pass, name="pass"),
+    path("checkins/<int:pk>/accept/", views.accept_checkin, name="accept_checkin"),
+    path("checkins/<int:pk>/dismiss/", views.dismiss_checkin, name="dismiss_checkin"),
 ]

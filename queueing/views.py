@@ -21,11 +21,12 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.cache import caches
-from django.db.models import FilteredRelation, Q
-from django.http import HttpRequest, HttpResponse
+from django.db.models import BooleanField, ExpressionWrapper, FilteredRelation, Q
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.backends.utils import csrf_input
 from django.template.loader import get_template, render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import ngettext
@@ -36,10 +37,28 @@ from django_htmx.http import reswap, retarget
 
 from accounts.models import User
 
-from . import estimates
+from . import estimates, notices
 from .cache import cache_call as _cache_call
-from .forms import AddVisitForm, EditVisitForm, RemoveVisitForm, StaffingForm, StudentLookupForm
-from .models import Board, EnquiryType, StaffingLimitReached, Team, TransitionError, Visit
+from .forms import (
+    AcceptCheckInForm,
+    AddVisitForm,
+    EditVisitForm,
+    NoticeEmailForm,
+    RemoveVisitForm,
+    StaffingForm,
+    StudentLookupForm,
+    student_email,
+)
+from .models import (
+    Board,
+    CheckIn,
+    EnquiryType,
+    StaffingLimitReached,
+    StudentNotice,
+    Team,
+    TransitionError,
+    Visit,
+)
 from .templatetags import desk as desk_tags
 from .templatetags.desk import estimate_markup, fill_slots, in_place, offer_tags
 
@@ -60,6 +79,7 @@ class BoardVisit:
     student_name: str
     student_number: str
     unit_code: str
+    ticket: str
     status: str
     outcome: str
     arrived_at: datetime
@@ -86,7 +106,7 @@ class BoardVisit:
 
 
 BOARD_FIELDS = (
-    "pk", "student_name", "student_number", "unit_code", "status", "outcome",
+    "pk", "student_name", "student_number", "unit_code", "ticket", "status", "outcome",
     "arrived_at", "started_at", "ended_at", "team_id", "team__name", "enquiry_type__name",
     "started_by__first_name", "started_by__username",
     "ended_by__first_name", "ended_by__username",
@@ -100,6 +120,8 @@ ESTIMATE_FIELDS = (
     "estimate__low_minutes", "estimate__high_minutes",
 )  # fmt: skip
 CURRENT_ESTIMATE = FilteredRelation("estimates", condition=Q(estimates__current=True))
+# Whether the student asked for emails: "you're next" goes out when they head a line.
+WANTS_EMAIL = ExpressionWrapper(~Q(notify_email=""), output_field=BooleanField())
 
 
 def _shown(first_name: str | None, username: str | None) -> str | None:
@@ -142,8 +164,8 @@ def board_context(*, version: int | None = None) -> dict:
     recent: list[tuple] = []
     rows = (
         Visit.objects.on_board(now=now)
-        .annotate(estimate=CURRENT_ESTIMATE)
-        .values_list(*BOARD_FIELDS, *ESTIMATE_FIELDS, named=True)
+        .annotate(estimate=CURRENT_ESTIMATE, wants_email=WANTS_EMAIL)
+        .values_list(*BOARD_FIELDS, *ESTIMATE_FIELDS, "wants_email", named=True)
     )
     for row in rows:
         if row.status == Visit.Status.WAITING:
@@ -167,6 +189,12 @@ def board_context(*, version: int | None = None) -> dict:
         )  # fmt: skip
         made += new
     estimates.save_estimates(made)
+    heads = [team.waiting[0].pk for team in teams if team.waiting and team.waiting[0].wants_email]
+    if heads:
+        notices.queue(heads, StudentNotice.Kind.NEXT)
+    checkins = list(
+        CheckIn.objects.filter(status=CheckIn.Status.PENDING).select_related("team", "enquiry_type")
+    )
     sessions.sort(key=lambda row: (row.started_at, row.pk))
     recent.sort(key=lambda row: (row.ended_at, row.pk), reverse=True)
     return {
@@ -174,6 +202,7 @@ def board_context(*, version: int | None = None) -> dict:
         "sessions": sessions,
         "recent": recent,
         "total_waiting": sum(len(team.waiting) for team in teams),
+        "checkins": checkins,
         "board_version": version,
         "server_now": now,
     }
@@ -255,6 +284,7 @@ def forget_rows_in_process() -> None:
     _rows_in_process.clear()
     estimates.forget_in_process()
     desk_tags.forget_in_process()
+    notices.forget_in_process()
 
 
 def _row_key(row: tuple[str, tuple], setting: tuple) -> str:
@@ -450,7 +480,11 @@ def add_visit(request: HttpRequest) -> HttpResponse:
             for name in ("student_name", "student_number", "unit_code", "team", "enquiry_type")
         },
     )
-    messages.success(request, f"{visit.student_name} added to the {visit.team.queue_label}.")
+    messages.success(
+        request,
+        f"{visit.student_name} added to the {visit.team.queue_label} as {visit.ticket}.",
+        extra_tags=offer_tags("pass", visit),
+    )
     if request.htmx:
         # A fresh, empty form for the next student; the form's hx-select-oob takes
         # the board out of the response and swaps it in place.
@@ -656,3 +690,75 @@ def student_lookup(request: HttpRequest) -> HttpResponse:
             .first()
         )
     return render(request, f"{DESK}#returning-student", {"returning_name": name})
+
+
+def _load_checkin(pk: int) -> CheckIn:
+    """A check-in the desk lists: waiting for it. One handled already answers as one
+    never made (the same 404): the desk's list is the only way to them."""
+    return get_object_or_404(
+        CheckIn.objects.select_related("team"), pk=pk, status=CheckIn.Status.PENDING
+    )
+
+
+@require_POST
+@desk_view
+def accept_checkin(request: HttpRequest, pk: int) -> HttpResponse:
+    """Into the chosen team's queue (the student's choice unless the leader picks one),
+    at the time the student checked in."""
+    entry = _load_checkin(pk)
+    form = AcceptCheckInForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose one of the teams listed.")
+        return _done(request)
+    try:
+        visit = entry.accept(by=request.user, team=form.cleaned_data["team"])
+    except TransitionError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"{visit.student_name} added to the {visit.team.queue_label} as {visit.ticket}, "
+            "in their place from checking in.",
+            extra_tags=offer_tags("pass", visit),
+        )
+    return _done(request)
+
+
+@require_POST
+@desk_view
+def dismiss_checkin(request: HttpRequest, pk: int) -> HttpResponse:
+    entry = _load_checkin(pk)
+    try:
+        entry.dismiss(by=request.user)
+    except TransitionError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{entry.student_name}'s check-in dismissed.")
+    return _done(request)
+
+
+@require_http_methods(["GET", "POST"])
+@desk_view
+def student_pass(request: HttpRequest, pk: int) -> HttpResponse:
+    """The student's own page as a QR code and a link, for the leader to show them, and
+    the email their "you're next" and "session starting" go to, if they want them."""
+    from .student_views import qr_svg
+
+    visit = _load_visit(pk)
+    if not visit.student_key or visit.status not in (Visit.Status.WAITING, Visit.Status.IN_SESSION):
+        raise Http404
+    form = NoticeEmailForm(
+        request.POST if request.method == "POST" else None,
+        initial={"notify_email": visit.notify_email or student_email(visit.student_number)},
+    )
+    if request.method == "POST" and form.is_valid():
+        address = form.cleaned_data["notify_email"]
+        visit.ask_for_notices(address)
+        if address:
+            messages.success(request, f"{visit.student_name} will be emailed at {address}.")
+        else:
+            messages.info(request, f"No emails for {visit.student_name}.")
+        return _done(request, "queueing/dialog_closed.html")
+    url = request.build_absolute_uri(reverse("students:place", args=[visit.student_key]))
+    context = {"visit": visit, "url": url, "qr": qr_svg(url), "form": form}
+    return _dialog(request, "queueing/pass.html", context)

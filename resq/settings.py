@@ -389,6 +389,13 @@ RESQ_UNDO_WINDOW_SECONDS = env.int("RESQ_UNDO_WINDOW_SECONDS", default=5 * 60)
 RESQ_STUDENT_NUMBER_PATTERN = env.str("RESQ_STUDENT_NUMBER_PATTERN", default=r"^\d{8}$")
 RESQ_STUDENT_NUMBER_HELP = env.str("RESQ_STUDENT_NUMBER_HELP", default="8 digits, e.g. 21234567")
 RESQ_POLL_SECONDS = env.float("RESQ_POLL_SECONDS", default=2.0)
+# The students' side (docs/user-guide.md, "Students"): the room code on the display
+# changes this often; a check-in goes straight into its team's queue when this is on
+# (else the desk accepts it); and the email a student's notices go to is made from their
+# number by this pattern, e.g. {number}@student.example.edu (blank: they type one).
+RESQ_ROOM_CODE_SECONDS = env.int("RESQ_ROOM_CODE_SECONDS", default=5 * 60)
+RESQ_CHECKIN_AUTO_ACCEPT = env.bool("RESQ_CHECKIN_AUTO_ACCEPT", default=False)
+RESQ_STUDENT_EMAIL_PATTERN = env.str("RESQ_STUDENT_EMAIL_PATTERN", default="")
 # Admin imports: the largest file accepted, in bytes (a year of visits is about 3 MB).
 RESQ_IMPORT_MAX_BYTES = env.int("RESQ_IMPORT_MAX_BYTES", default=5 * 1024 * 1024)
 

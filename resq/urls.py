@@ -14,6 +14,8 @@ urlpatterns = [
     path("accounts/", include("accounts.allauth_urls")),
     path("desk/", include("queueing.urls")),
     path("reports/", include("reporting.urls")),
+    # The students' side: the room's display, check-in, a student's own page.
+    path("", include("queueing.student_urls")),
     # One login page for everyone: the admin's own form would sit beside it, outside
     # the login throttling and the two-factor step that protect accounts:login.
     path(

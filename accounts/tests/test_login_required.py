@@ -36,6 +36,14 @@ EXEMPT = {
     "admin_login_redirect": "sends the admin's login URL to the one login page",
     "healthz": "load balancers and the container health check have no session",
     "favicon": "a browser asks for the tab icon before anyone logs in",
+    # The students' side: each opened by the secret in its address, never a login.
+    "students:display": "the room's TV: ticket codes and counts, by the display's token",
+    "students:display_poll": "the room's TV asking what changed, by the display's token",
+    "students:poster": "the printable check-in QR code, by the display's token",
+    "students:checkin": "a student checking in from a phone, by the check-in token",
+    "students:place": "a student's own place in line, by their visit's key",
+    "students:place_poll": "a student's page asking what changed, by their visit's key",
+    "students:leave": "a student leaving the queue from their page, by their visit's key",
 }
 
 

@@ -144,7 +144,7 @@ def estimate_text(low_at: datetime, high_at: datetime, now: datetime) -> str:
 # only their text and tags across the redirect after a plain POST, so the offer
 # travels in the tags: kind, visit id, name (quoted: tags are split on spaces) and,
 # for an undo, when its window closes.
-OFFER_KINDS = ("start", "undo-finish", "undo-removal")
+OFFER_KINDS = ("start", "undo-finish", "undo-removal", "pass")
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ def offer_tags(kind: str, visit: Visit) -> str:
     if kind not in OFFER_KINDS:
         raise ValueError(f"Unknown offer: {kind}")
     tags = [f"offer-{kind}", f"visit-{visit.pk}", f"name-{quote(visit.student_name)}"]
-    if kind != "start" and visit.undo_until is not None:
+    if kind in ("undo-finish", "undo-removal") and visit.undo_until is not None:
         tags.append(f"until-{visit.undo_until.isoformat()}")
     return " ".join(tags)
 

@@ -3,7 +3,7 @@ from datetime import timedelta
 import factory
 from django.utils import timezone
 
-from queueing.models import Board, EnquiryType, StaffingChange, Team, Visit, VisitEvent
+from queueing.models import Board, CheckIn, EnquiryType, StaffingChange, Team, Visit, VisitEvent
 
 
 class TeamFactory(factory.django.DjangoModelFactory):
@@ -61,4 +61,5 @@ def db_state() -> dict:
         "staffing_changes": StaffingChange.objects.count(),
         "staffing": list(Team.objects.order_by("pk").values_list("pk", "available_staff")),
         "board": Board.current_version(),
+        "checkins": list(CheckIn.objects.order_by("pk").values_list("pk", "status")),
     }

@@ -119,7 +119,7 @@ def test_it_adds_students_to_both_teams_with_the_keyboard_only(desk_page, leader
     expect(zoe).to_contain_text("21234567")
     expect(zoe).to_contain_text("CITS3200")
     expect(zoe).to_contain_text("Essay")
-    expect(messages(page)).to_contain_text("Zoë Ng added to the STUDYSmarter Queue.")
+    expect(messages(page)).to_contain_text("Zoë Ng added to the STUDYSmarter Queue as S-001.")
     expect_empty_add_form(page)
 
     add_with_keyboard(page, "Ana O'Brien", "01234567", "", "Lib", "Finding")

@@ -127,18 +127,19 @@ def test_it_answers_the_page_in_the_same_queries_whatever_the_queue(leader_clien
     def page():
         return leader_client.get(reverse("queueing:desk"))
 
-    # Session, user, permissions, version; teams and visits to render a new version's
-    # board; the visits and staffing of four weeks that wait estimates draw from (once an
-    # hour); the add form's teams and enquiry types, read for its key and to render it.
-    assert count_queries(page) == 12
+    # Session, user, permissions, version; teams, visits and check-ins to render a new
+    # version's board; the visits and staffing of four weeks that wait estimates draw
+    # from (once an hour); the add form's teams and enquiry types, read for its key and
+    # to render it.
+    assert count_queries(page) == 13
     # The version's board and form are cached: the login check and the version.
     assert count_queries(page) == 4
     Board.bump()
     # A new version: its board, and the choices that find the form rendered before.
-    assert count_queries(page) == 8
+    assert count_queries(page) == 9
 
 
-def test_it_renders_a_changed_board_in_six_queries_whatever_the_queue(leader_client):
+def test_it_renders_a_changed_board_in_seven_queries_whatever_the_queue(leader_client):
     def poll_queries():
         Board.bump()
         with CaptureQueriesContext(connection) as queries:
@@ -149,8 +150,8 @@ def test_it_renders_a_changed_board_in_six_queries_whatever_the_queue(leader_cli
     poll_queries()  # and what wait estimates draw from, read once an hour
     few = poll_queries()
     VisitFactory.create_batch(40)
-    # Session, user, version, permissions, teams, visits.
-    assert few == poll_queries() <= 6
+    # Session, user, version, permissions, teams, visits, check-ins.
+    assert few == poll_queries() <= 7
 
 
 def test_it_renders_each_board_version_once_for_every_screen(client, leader, other_leader):
@@ -198,7 +199,7 @@ def test_it_adds_a_student_and_returns_to_the_desk(leader_client, leader):
     assert visit.status == Visit.Status.WAITING
     assert visit.events.get().action == VisitEvent.Action.ADDED
     page = leader_client.get(reverse("queueing:desk")).text
-    assert "Zoë Ng added to the STUDYSmarter Queue." in page
+    assert "Zoë Ng added to the STUDYSmarter Queue as S-001." in page
 
 
 def test_it_answers_htmx_with_a_fresh_form_the_board_and_the_message(leader_client, htmx_headers):
@@ -237,11 +238,13 @@ def test_it_adds_in_the_same_queries_whatever_the_queue(leader_client, htmx_head
     )
 
     # Session, user, permissions; the form's team and enquiry type and the duplicate
-    # check; then in one transaction (a savepoint here, inside the test's) the visit,
-    # its event and the version bump (see Visit.add: no team lock).
-    plain = 11
-    # The new board (version, teams, visits) and the fresh form's two choice lists.
-    assert queries == (plain + 5 if htmx else plain)
+    # check; then in one transaction (a savepoint here, inside the test's) the version
+    # bump, the team's ticket codes of the day, the visit and its event (see Visit.add:
+    # no team lock).
+    plain = 12
+    # The new board (version, teams, visits, check-ins) and the fresh form's two choice
+    # lists.
+    assert queries == (plain + 6 if htmx else plain)
     assert Visit.objects.filter(student_number="21234567").exists()
 
 

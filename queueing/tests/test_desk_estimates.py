@@ -190,9 +190,9 @@ def test_it_estimates_the_whole_line_in_the_same_queries_whatever_its_length(
     with CaptureQueriesContext(connection) as queries:
         leader_client.get(reverse("queueing:desk"))
 
-    # The new version's board (8 queries), then in one transaction (a savepoint here,
+    # The new version's board (9 queries), then in one transaction (a savepoint here,
     # inside the test's) the estimates made not current and the new ones.
-    assert len(queries) == 8 + 2 + 2
+    assert len(queries) == 9 + 2 + 2
     assert WaitEstimate.objects.count() == 2 * size
 
 

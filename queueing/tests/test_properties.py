@@ -282,7 +282,9 @@ def test_it_adds_exactly_one_clean_visit_or_nothing(leader, rows, form):
                 assert VisitEvent.objects.count() == events + 1
                 assert list(visit.events.values_list("action", "by")) == [("added", leader.pk)]
                 assert Board.current_version() > version
-                added = f"{visit.student_name} added to the {visit.team.queue_label}."
+                added = (
+                    f"{visit.student_name} added to the {visit.team.queue_label} as {visit.ticket}."
+                )
                 assert escape(added) in html
                 if not htmx:
                     assert response.redirect_chain == [(reverse("queueing:desk"), 302)]

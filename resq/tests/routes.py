@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from accounts.tests.helpers import give_authenticator_app
-from queueing.models import EnquiryType, StaffingChange, Team, Visit
+from queueing.models import CheckIn, Display, EnquiryType, StaffingChange, Team, Visit
 from queueing.tests.factories import VisitFactory
 from reporting.models import DailyReport, Term
 
@@ -68,14 +68,23 @@ class Samples:
     """Real rows for every URL parameter, so each view gets as far as it can."""
 
     def __init__(self) -> None:
-        self.visit = VisitFactory()
+        self.visit = VisitFactory(ticket="S-001", student_key="k" * 43)
         self.user = UserFactory(username="someone")
+        self.display = Display.objects.create(name="Entrance TV")
+        self.checkin = CheckIn.objects.create(
+            display=self.display,
+            student_name="Ada Lovelace",
+            student_number="21234567",
+            enquiry_type=EnquiryType.objects.get(name="Essay"),
+        )
         self.objects = {
             "accounts.user": self.user,
             "auth.group": Group.objects.get(name="Student leader"),
             "queueing.visit": self.visit,
             "queueing.team": Team.objects.get(slug="studysmarter"),
             "queueing.enquirytype": EnquiryType.objects.get(name="Essay"),
+            "queueing.display": self.display,
+            "queueing.checkin": self.checkin,
             "queueing.staffingchange": StaffingChange.objects.create(
                 team=self.visit.team, available=1, delta=1
             ),
@@ -127,6 +136,15 @@ class Samples:
             ),
             ("admin:view_on_site", "object_id"): str(self.visit.pk),
             ("admin:auth_user_password_change", "id"): str(self.user.pk),
+            ("queueing:accept_checkin", "pk"): str(self.checkin.pk),
+            ("queueing:dismiss_checkin", "pk"): str(self.checkin.pk),
+            ("students:display", "token"): self.display.token,
+            ("students:display_poll", "token"): self.display.token,
+            ("students:poster", "token"): self.display.token,
+            ("students:checkin", "token"): self.display.checkin_token,
+            ("students:place", "key"): self.visit.student_key,
+            ("students:place_poll", "key"): self.visit.student_key,
+            ("students:leave", "key"): self.visit.student_key,
         }
         self.by_name = {
             "pk": str(self.visit.pk),

@@ -748,10 +748,12 @@ def crontab_jobs() -> dict[str, str]:
 
 def test_the_crontab_runs_each_job_when_the_service_needs_it():
     # On the service's clock (compose sets TZ): the report an hour after the drop-in
-    # closes, on weekdays; retention every night before the backup, so the backup holds
-    # no more than the service keeps; nothing in the hour daylight saving skips or repeats.
+    # closes, on weekdays; students' emails the app could not send at once, every minute;
+    # retention every night before the backup, so the backup holds no more than the
+    # service keeps; nothing in the hour daylight saving skips or repeats.
     assert crontab_jobs() == {
         "python manage.py send_daily_report": "0 13 * * 1-5",
+        "python manage.py send_student_emails": "* * * * *",
         "python manage.py anonymise_old_visits": "0 1 * * *",
         "/app/deploy/backup/backup.sh": "30 1 * * *",
     }
@@ -779,7 +781,7 @@ def test_the_crontabs_management_commands_exist(tmp_path: Path):
         tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", TZ="Australia/Perth"
     )
     commands = manage_py_commands()
-    assert commands == {"send_daily_report", "anonymise_old_visits"}
+    assert commands == {"send_daily_report", "send_student_emails", "anonymise_old_visits"}
     running = {
         name: subprocess.Popen(  # noqa: S603 - our own commands
             [sys.executable, "manage.py", name, "--help"],

@@ -212,6 +212,25 @@ EXPECTED: dict[str, dict[str, dict[str, str]]] = {
     "queueing:staffing": {"GET": POST_ONLY, "POST": DESK_ACTION},
     "queueing:close": {"GET": DESK_PAGE, "POST": DESK_ACTION},
     "queueing:student_lookup": {"GET": POST_ONLY, "POST": DESK_FORM},
+    # The student's page as a QR code; a POST without an address: no emails for them.
+    "queueing:pass": {"GET": DESK_PAGE, "POST": DESK_ACTION},
+    # Without a team chosen (the sample check-in has none), Accept says to choose one.
+    "queueing:accept_checkin": {"GET": POST_ONLY, "POST": DESK_ACTION},
+    # The leader's dismissal comes first; a check-in handled answers as one never made.
+    "queueing:dismiss_checkin": {
+        "GET": POST_ONLY,
+        "POST": row(LOGIN, TO_DESK, "403", "404", "404"),
+    },
+    # --- the students' side: open to anyone holding the address's secret (the sample's)
+    "students:display": {"GET": same("200"), "POST": same("405")},
+    "students:display_poll": {"GET": same("200"), "POST": same("405")},
+    "students:poster": {"GET": same("200"), "POST": same("405")},
+    # A POST without the form's fields: the form again, with what is missing.
+    "students:checkin": {"GET": same("200"), "POST": same("400")},
+    "students:place": {"GET": same("200"), "POST": same("405")},
+    "students:place_poll": {"GET": same("200"), "POST": same("405")},
+    # The student leaves the queue, and is sent back to their page to see it.
+    "students:leave": {"GET": same("405"), "POST": same("302")},
     # --- reports
     "reporting:dashboard": {"GET": REPORT_PAGE, "POST": GET_ONLY},
     "reporting:chart_csv": {"GET": REPORT_PAGE, "POST": GET_ONLY},
@@ -253,6 +272,10 @@ EXPECTED: dict[str, dict[str, dict[str, str]]] = {
     **admin_model("queueing_enquirytype", import_export=ADMIN_PAGE),
     # Written by the desk's staffing counters: read-only for everyone.
     **admin_model("queueing_staffingchange", add=ADMIN_NO, delete=ADMIN_NO),
+    # The room's displays: managers name, revoke and delete them.
+    **admin_model("queueing_display"),
+    # Check-ins come from phones and are handled on the desk: read-only for managers.
+    **admin_model("queueing_checkin", add=ADMIN_NO, delete=ADMIN_SUPER),
     **admin_model("reporting_term"),
     # Written by the daily report command: read-only for everyone.
     **admin_model("reporting_dailyreport", add=ADMIN_NO, delete=ADMIN_NO),

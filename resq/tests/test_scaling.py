@@ -101,7 +101,11 @@ def log_in(leader) -> Client:
 
 def visit_queries(queries: CaptureQueriesContext) -> list[str]:
     """The queries that read the board's visits (student names)."""
-    return [query["sql"] for query in queries.captured_queries if "student_name" in query["sql"]]
+    return [
+        query["sql"]
+        for query in queries.captured_queries
+        if '"queueing_visit"."student_name"' in query["sql"]
+    ]
 
 
 # --- the board cache --------------------------------------------------------------

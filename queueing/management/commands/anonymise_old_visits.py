@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import ngettext
 
-from queueing.models import Board, Visit, VisitEvent
+from queueing.models import Board, CheckIn, Visit, VisitEvent
 
 ANONYMISED_NAME = "Anonymised"
 #: Every pseudonym starts with this; no student number can (the desk accepts digits).
@@ -149,10 +149,27 @@ def visits_anonymise(*, cutoff: datetime, batch_size: int = BATCH_SIZE) -> int:
     return changed
 
 
+def forget_contact_details(*, now: datetime | None = None) -> tuple[int, int]:
+    """What the students' side keeps only for the day (docs/security.md, "Privacy"):
+    check-ins from before today are deleted (an accepted one lives on as its visit), and
+    visits from before today that are over lose the email address their student gave
+    for notices and the key to their own page. Returns (check-ins, visits)."""
+    midnight = retention_cutoff(days=0, now=now)
+    checkins, _ = CheckIn.objects.filter(created_at__lt=midnight).delete()
+    visits = (
+        Visit.objects.filter(arrived_at__lt=midnight)
+        .exclude(status__in=_ACTIVE)
+        .filter(~Q(student_key="") | ~Q(notify_email=""))
+        .update(student_key="", notify_email="")
+    )
+    return checkins, visits
+
+
 class Command(BaseCommand):
     help = (
         "Remove student names and numbers from visits older than RESQ_RETENTION_DAYS "
-        "(default 730). Reports stay the same."
+        "(default 730), and what the students' side keeps for the day only (check-ins, "
+        "emails for notices, own-page keys) once the day is over. Reports stay the same."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -183,6 +200,12 @@ class Command(BaseCommand):
             return
         count = visits_anonymise(cutoff=cutoff)
         self.stdout.write(f"Anonymised {_visits(count)} from before {before} (kept {days} days).")
+        checkins, cleared = forget_contact_details()
+        if checkins or cleared:
+            self.stdout.write(
+                f"Deleted {checkins} check-in(s) and cleared the email and page key of "
+                f"{_visits(cleared)} from before today."
+            )
 
 
 def _visits(count: int) -> str:

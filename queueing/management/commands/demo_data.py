@@ -28,23 +28,28 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import reset_queries, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from queueing.estimates import replay
 from queueing.models import (
     Board,
+    Display,
     EnquiryType,
     StaffingChange,
     Team,
     Visit,
     VisitEvent,
     WaitEstimate,
+    new_secret,
 )
 
 if TYPE_CHECKING:
     from accounts.models import User
 
 DEFAULT_SEED = 2021
+#: The room's display demo_data makes, so the students' side can be tried at once.
+DEMO_DISPLAY = "Entrance TV (demo)"
 BATCH_SIZE = 5000
 
 OPENS = clock(10, 0)
@@ -658,6 +663,11 @@ class Command(BaseCommand):
 
     def print_login(self) -> None:
         self.stdout.write("Log in as demo / demo (every role) or leader / leader (desk only)")
+        screen, _ = Display.objects.get_or_create(name=DEMO_DISPLAY)
+        self.stdout.write(
+            f"The room's display (no login): {reverse('students:display', args=[screen.token])} "
+            "on this server; its check-in QR code opens the students' form"
+        )
         # Admin requires two-factor authentication; the demo user has none until its
         # first visit there, so logging in and the desk need nothing but the password.
         self.stdout.write(
@@ -808,9 +818,24 @@ class Command(BaseCommand):
                     added_by=leader,
                 )
             )
+        self.give_tickets(today, now=now)
         Visit.objects.bulk_create(today)
         VisitEvent.objects.bulk_create(event for visit in today for event in events_for(visit))
         return len(today)
+
+    @staticmethod
+    def give_tickets(visits: list[Visit], *, now: datetime) -> None:
+        """Today's ticket codes in order of arrival, after any given today already, and
+        each student's own page, as the desk gives them (Visit.add)."""
+        last: dict[str, int] = {}
+        for visit in sorted(visits, key=lambda visit: visit.arrived_at):
+            prefix = visit.team.ticket_prefix
+            if prefix not in last:
+                first = Visit(team=visit.team, arrived_at=now).next_ticket()
+                last[prefix] = int(first.rsplit("-", 1)[1]) - 1
+            last[prefix] += 1
+            visit.ticket = f"{prefix}-{last[prefix]:03d}"
+            visit.student_key = new_secret()
 
     @staticmethod
     def pick_enquiry(rng: random.Random, plan: TeamPlan) -> EnquiryType:
