@@ -274,7 +274,14 @@ class CheckInForm(VisitForm):
 
     def clean(self) -> dict:
         cleaned = super().clean()
+        if "room_code" in self.errors:
+            # Without the room's code the form says nothing about anyone: not even
+            # whether a number is already in line.
+            return cleaned
         number = cleaned.get("student_number")
+        if not cleaned.get("wants_email"):
+            # An address typed and then not asked for is not a reason to refuse.
+            self.errors.pop("notify_email", None)
         if cleaned.get("wants_email") and number and not cleaned.get("notify_email"):
             address = student_email(number)
             if address is None:
@@ -332,3 +339,10 @@ class NoticeEmailForm(forms.Form):
         help_text="Optional. Leave blank for no emails.",
         error_messages={"invalid": "Enter a whole email address, e.g. name@example.edu."},
     )
+
+    def __init__(self, *args, university: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if university:
+            self.fields["notify_email"].help_text = (
+                f"Optional, e.g. their university address, {university}. Leave blank for no emails."
+            )

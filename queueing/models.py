@@ -367,7 +367,7 @@ class Visit(models.Model):
                 condition=~Q(source_ref=""),
                 name="visit_source_ref_unique",
             ),
-            # Two desks adding at once cannot give out the same code (Visit.add retries).
+            # A backstop: Visit.add holds the board row while it picks the next code.
             models.UniqueConstraint(
                 fields=["local_day", "ticket"],
                 condition=~Q(ticket=""),
@@ -1015,7 +1015,7 @@ class CheckIn(models.Model):
         """Into the team's queue at the check-in's time, so the place in line is the
         one the student took by checking in."""
         team = team or self.team
-        if team is None:
+        if team is None or not team.is_active:
             raise TransitionError(f"Choose a team for {self.student_name}.")
         with transaction.atomic():
             if (

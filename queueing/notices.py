@@ -14,6 +14,7 @@ visit in admin).
 from __future__ import annotations
 
 import logging
+import smtplib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -39,6 +40,7 @@ _sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="resq-notices")
 # The (visit, kind) pairs this process has already written, so that a student at the
 # head of a queue for many board versions is not written again for each.
 _written: set[tuple[int, str]] = set()
+WRITTEN_KEPT = 10_000
 
 
 def queue(visit_ids: list[int], kind: str) -> None:
@@ -47,6 +49,8 @@ def queue(visit_ids: list[int], kind: str) -> None:
     new = [pk for pk in visit_ids if (pk, kind) not in _written]
     if not new:
         return
+    if len(_written) > WRITTEN_KEPT:
+        _written.clear()  # only a saving: the database's constraint decides
     StudentNotice.objects.bulk_create(
         [StudentNotice(visit_id=pk, kind=kind) for pk in new], ignore_conflicts=True
     )
@@ -85,10 +89,11 @@ def send_due(*, now=None) -> int:
             notice.attempts - 1
         ):
             continue
-        # Claimed: another sender that read the same row finds it taken.
+        # Claimed, as of the claim (not the start of this run: sending what came before
+        # may have taken a while): another sender that read the same row finds it taken.
         claimed = StudentNotice.objects.filter(
             pk=notice.pk, status=StudentNotice.Status.PENDING, attempts=notice.attempts
-        ).update(attempts=F("attempts") + 1, last_attempt_at=now)
+        ).update(attempts=F("attempts") + 1, last_attempt_at=max(now, timezone.now()))
         if not claimed:
             continue
         sent += _send(notice, now=now)
@@ -107,17 +112,26 @@ def _send(notice: StudentNotice, *, now) -> int:
     except Exception as exc:
         failed = notice.attempts + 1 >= MAX_ATTEMPTS
         logger.warning("Email to a student not sent (%s)", type(exc).__name__)
-        # A mail server's refusal may quote the address: the record keeps why, not whom.
-        error = f"{type(exc).__name__}: {exc}".replace(visit.notify_email, "<the address>")
         StudentNotice.objects.filter(pk=notice.pk).update(
             status=StudentNotice.Status.FAILED if failed else StudentNotice.Status.PENDING,
-            last_error=error[:300],
+            last_error=failure(exc),
         )
         return 0
     StudentNotice.objects.filter(pk=notice.pk).update(
         status=StudentNotice.Status.SENT, sent_at=timezone.now(), last_error=""
     )
     return 1
+
+
+def failure(exc: Exception) -> str:
+    """Why a send failed, for the record: the kind of failure and the mail server's
+    reply codes, never its words (a refusal quotes the address it refused)."""
+    codes = []
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [str(code) for code, _ in exc.recipients.values()]
+    elif isinstance(exc, smtplib.SMTPResponseException):
+        codes = [str(exc.smtp_code)]
+    return f"{type(exc).__name__} ({', '.join(codes)})" if codes else type(exc).__name__
 
 
 def _still_wanted(notice: StudentNotice) -> bool:

@@ -749,7 +749,8 @@ def student_pass(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404
     form = NoticeEmailForm(
         request.POST if request.method == "POST" else None,
-        initial={"notify_email": visit.notify_email or student_email(visit.student_number)},
+        initial={"notify_email": visit.notify_email},
+        university=student_email(visit.student_number),
     )
     if request.method == "POST" and form.is_valid():
         address = form.cleaned_data["notify_email"]

@@ -9,7 +9,6 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.core import mail
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
@@ -267,6 +266,27 @@ def test_someone_already_in_line_cannot_check_in_again_and_learns_nothing_more(s
     assert "already checked in or in a queue" in text(response)
     assert "Zed" not in response.content.decode()
     assert not CheckIn.objects.exists()
+    # Without the room's code, not even that: numbers cannot be tried from outside.
+    outside = check_in(student, screen, room_code="AAAA")
+    assert "already" not in text(outside)
+
+
+def test_a_check_in_for_a_team_gone_since_waits_for_the_leader_to_choose(
+    student, screen, leader_client
+):
+    check_in(student, screen)
+    Team.objects.filter(slug="studysmarter").update(is_active=False)
+    entry = CheckIn.objects.get()
+    desk = leader_client.get(reverse("queueing:desk")).text
+    assert '<option value="">Choose a team</option>' in desk
+    refused = leader_client.post(reverse("queueing:accept_checkin", args=[entry.pk]), follow=True)
+    assert "Choose a team for Ada Lovelace." in text(refused)
+    assert not Visit.objects.exists()
+
+
+def test_an_address_that_is_not_a_secret_is_not_found(student):
+    for path in ("/display/%00abc/", "/checkin/a'b/", "/me/" + "k" * 200 + "/"):
+        assert student.get(path).status_code == 404
 
 
 def test_a_flood_from_one_address_is_refused_and_writes_nothing_more(student, screen):
@@ -361,7 +381,8 @@ def test_emails_go_to_a_real_smtp_server_once_each(leader, studysmarter, smtp_in
     settings.RESQ_SITE_URL = "https://resq.example.edu"
     visit = VisitFactory(ticket="S-003", student_key="k" * 43, notify_email="ada@example.edu")
     notices.queue([visit.pk], StudentNotice.Kind.NEXT)
-    notices.queue([visit.pk], StudentNotice.Kind.NEXT)  # a second board at the head: no more
+    notices.forget_in_process()  # another process's board, at the head too: no more
+    notices.queue([visit.pk], StudentNotice.Kind.NEXT)
 
     assert notices.send_due() == 1
     assert notices.send_due() == 0
@@ -399,12 +420,11 @@ def test_a_mail_server_that_refuses_is_tried_again_then_given_up(leader, setting
     visit = VisitFactory(ticket="S-003", notify_email="ada@example.edu")
     notices.queue([visit.pk], StudentNotice.Kind.NEXT)
     now = timezone.now()
-    for minute in (0, 1, 3, 7, 15):
-        assert notices.send_due(now=now + timedelta(minutes=minute)) == 0
+    for minute in (0, 1, 3, 7, 15):  # each wait twice the one before
+        assert notices.send_due(now=now + timedelta(minutes=minute, seconds=1)) == 0
     notice = StudentNotice.objects.get()
     assert (notice.status, notice.attempts) == (StudentNotice.Status.FAILED, 5)
-    assert "ConnectionRefusedError" in notice.last_error
-    assert mail.outbox == []
+    assert notice.last_error == "ConnectionRefusedError"
 
 
 def test_a_notice_no_longer_true_is_not_sent(leader, smtp_inbox):
@@ -479,7 +499,4 @@ def test_a_refusal_is_recorded_without_the_students_address(leader, settings):
         notices.send_due()
     finally:
         controller.stop()
-    error = StudentNotice.objects.get().last_error
-    assert "SMTPRecipientsRefused" in error
-    assert "no such mailbox" in error
-    assert "ada@example.edu" not in error
+    assert StudentNotice.objects.get().last_error == "SMTPRecipientsRefused (550)"

@@ -199,6 +199,15 @@ def test_the_display_warns_when_updates_stop_and_recovers_by_itself(open_page, s
     expect(heartbeat).to_have_text(re.compile(r"^Updated "), timeout=10_000)
 
 
+def test_a_revoked_display_says_so_and_stops_asking(open_page, screen):
+    display = open_page(reverse("students:display", args=[screen.token]), **TV)
+    expect(display.locator("#heartbeat")).to_have_text(re.compile(r"^Updated "))
+    Display.objects.filter(pk=screen.pk).update(is_active=False)
+    expect(display.get_by_role("alert")).to_have_text(
+        "This display's address no longer works: a manager can give it a new one in Admin."
+    )
+
+
 def test_axe_finds_nothing_on_the_students_pages(open_page, screen, leader, advisers):
     audit = Audit()
     display = open_page(reverse("students:display", args=[screen.token]), **TV, **AXE_CONTEXT)

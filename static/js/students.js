@@ -31,6 +31,8 @@
   }
 
   function checkStale() {
+    // A phone's hidden tab polls slowly (and its browser slower still): no alarm for that.
+    if (document.hidden || gone) return;
     if (lastHeard && Date.now() - lastHeard > STALE_AFTER_MS && !heartbeat.classList.contains("stale")) {
       heartbeat.classList.add("stale");
       heartbeat.setAttribute("role", "alert");
@@ -48,13 +50,37 @@
     return root.dataset.pollUrl + "?" + params.toString();
   }
 
+  // A request the network swallowed is given up, so the next poll can try (older TV
+  // browsers have no AbortSignal.timeout).
+  function giveUpAfter(ms) {
+    if (typeof AbortSignal.timeout === "function") return AbortSignal.timeout(ms);
+    const controller = new AbortController();
+    setTimeout(function () { controller.abort(); }, ms);
+    return controller.signal;
+  }
+
+  // The address no longer opens anything (a display revoked, a visit long over): say
+  // so, once, and stop asking.
+  let gone = false;
+  function addressGone() {
+    gone = true;
+    heartbeat.classList.add("stale");
+    heartbeat.setAttribute("role", "alert");
+    heartbeat.textContent = root.dataset.goneText || "This page is no longer available.";
+  }
+
+  let timer = null;
   async function poll() {
+    timer = null;
     try {
-      // A request the network swallowed is given up, so the next poll can try.
       const response = await fetch(pollUrl(), {
-        credentials: "same-origin", cache: "no-store", signal: AbortSignal.timeout(STALE_AFTER_MS),
+        credentials: "same-origin", cache: "no-store", signal: giveUpAfter(STALE_AFTER_MS),
       });
       const body = await response.text();
+      if (response.status === 404) {
+        addressGone();
+        return;
+      }
       if (response.status === 200 || response.status === 204) {
         const version = response.headers.get("X-Board-Version");
         if (version) root.dataset.version = version;
@@ -70,8 +96,16 @@
       // Offline, or the server restarting: the next poll tries again.
     }
     checkStale();
-    setTimeout(poll, document.hidden ? pollMs * 5 : pollMs);
+    timer = setTimeout(poll, document.hidden ? pollMs * 5 : pollMs);
   }
+
+  // Back to a hidden tab (a phone unlocked): ask at once rather than at the next turn.
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden && timer !== null && !gone) {
+      clearTimeout(timer);
+      poll();
+    }
+  });
 
   // Estimates count down; a code called leaves the screen after its minute.
   function tick() {
@@ -96,5 +130,5 @@
   heartbeat.textContent = "Updated " + clock.format(new Date());
   tick();
   setInterval(tick, 1000);
-  setTimeout(poll, pollMs);
+  timer = setTimeout(poll, pollMs);
 })();
