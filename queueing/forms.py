@@ -343,6 +343,5 @@ class NoticeEmailForm(forms.Form):
     def __init__(self, *args, university: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if university:
-            self.fields["notify_email"].help_text = (
-                f"Optional, e.g. their university address, {university}. Leave blank for no emails."
-            )
+            field = self.fields["notify_email"]
+            field.help_text = f"Optional, e.g. {university}. Leave blank for no emails."
