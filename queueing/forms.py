@@ -341,6 +341,7 @@ class NoticeEmailForm(forms.Form):
     )
 
     def __init__(self, *args, university: str | None = None, **kwargs) -> None:
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         if university:
             field = self.fields["notify_email"]

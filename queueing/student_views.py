@@ -17,13 +17,10 @@ for the display, its room code) has not moved.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 from datetime import timedelta
-from pathlib import Path
 
-import segno
 from allauth.core.internal import ratelimit
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -31,7 +28,7 @@ from django.core.cache import caches
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import get_template, render_to_string
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -43,11 +40,13 @@ from .cache import cache_call
 from .estimates import Shown
 from .forms import CheckInForm
 from .models import Board, CheckIn, Display, TransitionError, Visit, WaitEstimate
+from .qr import qr_svg
 from .templatetags.desk import estimate_markup
-from .views import BOARD_CACHE_SECONDS, board_context
+from .views import BOARD_CACHE_SECONDS, board_context, board_html, template_digest
 
 logger = logging.getLogger(__name__)
 
+DISPLAY = "students/display.html"
 #: How long a code called stays large on the display.
 CALLED_SECONDS = 60
 #: A student's page answers for this long after their visit ended, then 404s.
@@ -73,10 +72,8 @@ def _display(token: str) -> Display:
     return get_object_or_404(Display, token=token, is_active=True)
 
 
-def qr_svg(url: str) -> str:
-    """A QR code of `url`, as inline SVG (our own markup: no style attribute, no script)."""
-    svg = segno.make(url, error="m").svg_inline(scale=1, border=2, omitsize=True)
-    return mark_safe(svg.replace("<svg ", '<svg role="img" aria-label="QR code" ', 1))  # noqa: S308
+def _checkin_url(request: HttpRequest, screen: Display) -> str:
+    return request.build_absolute_uri(reverse("students:checkin", args=[screen.checkin_token]))
 
 
 # --- the room's display --------------------------------------------------------------
@@ -88,9 +85,7 @@ def qr_svg(url: str) -> str:
 def display(request: HttpRequest, token: str) -> HttpResponse:
     screen = _display(token)
     version = Board.current_version()
-    checkin_url = request.build_absolute_uri(
-        reverse("students:checkin", args=[screen.checkin_token])
-    )
+    checkin_url = _checkin_url(request, screen)
     context = {
         "screen": screen,
         "live": _display_live(screen, version),
@@ -100,7 +95,7 @@ def display(request: HttpRequest, token: str) -> HttpResponse:
         "poll_ms": int(settings.RESQ_POLL_SECONDS * 1000),
         "time_zone": settings.TIME_ZONE,
     }
-    response = render(request, "students/display.html", context)
+    response = render(request, DISPLAY, context)
     response["X-Board-Version"] = str(version)
     return response
 
@@ -126,22 +121,15 @@ def _display_live(screen: Display, version: int) -> str:
     rendered once per version for every display."""
     board = _display_board(version)
     code = render_to_string(
-        "students/display.html#room-code",
+        f"{DISPLAY}#room-code",
         {"room_code": screen.room_code()},
     )
     return mark_safe(code + board)  # noqa: S308
 
 
-@functools.cache
-def _display_markup() -> str:
-    """The display template's digest: a shared cache never serves a display board
-    rendered by another release."""
-    origin = get_template("students/display.html").origin.name
-    return hashlib.blake2b(Path(origin).read_bytes(), digest_size=8).hexdigest()
-
-
 def _display_board(version: int) -> str:
-    key = f"resq:display:{version}:{_display_markup()}"
+    # With the template's digest: a shared cache never serves another release's board.
+    key = f"resq:display:{version}:{template_digest(DISPLAY)}"
     html = cache_call(caches["board"].get, key)
     if html is None:
         context = board_context(version=version)
@@ -167,7 +155,7 @@ def _display_board(version: int) -> str:
             for team in context["teams"]
         ]
         html = render_to_string(
-            "students/display.html#board",
+            f"{DISPLAY}#board",
             {"teams": teams, "called": called, "server_now": now, "version": version},
         )
         cache_call(caches["board"].set, key, html, timeout=BOARD_CACHE_SECONDS)
@@ -180,9 +168,7 @@ def _display_board(version: int) -> str:
 def poster(request: HttpRequest, token: str) -> HttpResponse:
     """A printable A4 poster of the check-in QR code, for the wall or the desk."""
     screen = _display(token)
-    checkin_url = request.build_absolute_uri(
-        reverse("students:checkin", args=[screen.checkin_token])
-    )
+    checkin_url = _checkin_url(request, screen)
     return render(
         request,
         "students/poster.html",
@@ -314,8 +300,9 @@ def _place_html(request: HttpRequest, found: Visit | CheckIn, key: str) -> tuple
 def place(request: HttpRequest, key: str) -> HttpResponse:
     found = _find(key)
     version = Board.current_version()
-    # The board of this version (its estimates stored) before the page reads them.
-    board_html_for(version)
+    # The board of this version (its estimates stored) before the page reads them:
+    # every desk screen asks for it anyway, so this is usually a cache hit.
+    board_html(version=version)
     status, digest = _place_html(request, found, key)
     context = {
         "found": found,
@@ -341,7 +328,7 @@ def place_poll(request: HttpRequest, key: str) -> HttpResponse:
     if request.GET.get("v") == str(version):
         return HttpResponse(status=204)
     found = _find(key)
-    board_html_for(version)
+    board_html(version=version)
     html, digest = _place_html(request, found, key)
     if request.GET.get("s") == digest:
         response = HttpResponse(status=204)
@@ -350,14 +337,6 @@ def place_poll(request: HttpRequest, key: str) -> HttpResponse:
         response["X-Digest"] = digest
     response["X-Board-Version"] = str(version)
     return response
-
-
-def board_html_for(version: int) -> None:
-    """Make sure the board of `version` has been worked out (and its estimates stored):
-    every desk screen asks for it anyway, so this is usually a cache hit."""
-    from .views import board_html
-
-    board_html(version=version)
 
 
 @require_POST

@@ -59,6 +59,7 @@ from .models import (
     TransitionError,
     Visit,
 )
+from .qr import qr_svg
 from .templatetags import desk as desk_tags
 from .templatetags.desk import estimate_markup, fill_slots, in_place, offer_tags
 
@@ -256,7 +257,11 @@ def _rows_html(rows: list[tuple[str, tuple]]) -> dict[tuple[str, tuple], str]:
     """Each row's HTML by (kind, values): from this process's memory, then from the
     board cache in one call (a shared cache has what other processes rendered), the
     rest rendered."""
-    setting = (_markup(), timezone.get_current_timezone_name(), settings.RESQ_UNDO_WINDOW_SECONDS)
+    setting = (
+        template_digest(DESK),
+        timezone.get_current_timezone_name(),
+        settings.RESQ_UNDO_WINDOW_SECONDS,
+    )
     if _rows_made_for[0] != setting or len(_rows_in_process) > ROWS_IN_PROCESS:
         _rows_in_process.clear()
         _rows_made_for[0] = setting
@@ -297,10 +302,10 @@ def _row_key(row: tuple[str, tuple], setting: tuple) -> str:
 
 
 @functools.cache
-def _markup() -> str:
-    """The desk template's own digest: rows cached by a shared cache before a change to
-    their markup are not reused after it."""
-    origin = get_template(DESK).origin.name
+def template_digest(name: str) -> str:
+    """A template's own digest: HTML cached by a shared cache before a change to its
+    markup (another release) is not reused after it."""
+    origin = get_template(name).origin.name
     return hashlib.blake2b(Path(origin).read_bytes(), digest_size=8).hexdigest()
 
 
@@ -368,7 +373,9 @@ def add_form_html(
                 list(Team.objects.filter(is_active=True).values_list("pk", "name")),
                 list(EnquiryType.objects.filter(is_active=True).values_list("pk", "name")),
             )
-            digest = hashlib.blake2b(repr((_markup(), choices)).encode(), digest_size=16)
+            digest = hashlib.blake2b(
+                repr((template_digest(DESK), choices)).encode(), digest_size=16
+            )
             key = f"resq:add-form:{digest.hexdigest()}"
             html = _cache_call(boards.get, key)
             if html is None:
@@ -742,8 +749,6 @@ def dismiss_checkin(request: HttpRequest, pk: int) -> HttpResponse:
 def student_pass(request: HttpRequest, pk: int) -> HttpResponse:
     """The student's own page as a QR code and a link, for the leader to show them, and
     the email their "you're next" and "session starting" go to, if they want them."""
-    from .student_views import qr_svg
-
     visit = _load_visit(pk)
     if not visit.student_key or visit.status not in (Visit.Status.WAITING, Visit.Status.IN_SESSION):
         raise Http404

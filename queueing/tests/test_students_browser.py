@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 from queueing import notices
 from queueing.models import Board, CheckIn, Display, Team, Visit
-from queueing.student_views import qr_svg
+from queueing.qr import qr_svg
 from queueing.tests.factories import VisitFactory, finished_visit
 from queueing.tests.test_accessibility import AXE_CONTEXT, Audit
 
